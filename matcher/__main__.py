@@ -1,0 +1,4 @@
+"""Allow ``python -m matcher``."""
+from matcher.cli import main
+
+main()

@@ -1,0 +1,51 @@
+"""Defaults in one place: paths, block weights, limits.
+
+Everything a user can change (paths, weights) is only a *default* here;
+the model takes weights as parameters and the CLI takes paths as options.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+#: Root of a source checkout (the folder holding ``matcher/``, ``data/``, ``models/``).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Bundled sample data made by ``matcher generate`` (see ``data/README.md``).
+SAMPLE_DIR = PROJECT_ROOT / "data" / "sample"
+DEFAULT_SCHOOLS = SAMPLE_DIR / "schools.csv"
+DEFAULT_PARTNERS = SAMPLE_DIR / "partners.csv"
+DEFAULT_HISTORY = SAMPLE_DIR / "partnerships.csv"
+
+#: Where ``matcher train`` writes the model and every other command reads it.
+DEFAULT_MODEL = PROJECT_ROOT / "models" / "matcher.joblib"
+
+#: The similarity blocks, in display order.
+BLOCKS: tuple[str, ...] = ("text", "categories", "grades", "geo", "partner_type")
+
+#: Default block weights (score = weighted mean of block similarities).
+#: Chosen on the bundled sample and the paraphrase acceptance sets: see README "Weights".
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "text": 0.55,
+    "categories": 0.30,
+    "grades": 0.05,
+    "geo": 0.07,
+    "partner_type": 0.03,
+}
+
+#: Geography: similarity = exp(-distance / length scale).
+DEFAULT_GEO_LENGTH_KM = 25.0
+
+#: Default text encoder (see ``matcher.encoders``).
+DEFAULT_ENCODER = "minilm"
+
+#: Neutral similarity for a block when one side gives no information.
+NEUTRAL = 0.5
+
+#: Results shown when ``--top`` is not given.
+DEFAULT_TOP = 10
+
+#: At most this many problems are listed per file before "... and N more".
+MAX_REPORTED_PROBLEMS = 20
+
+#: Grade levels in order; a grade band is a bit mask over these.
+GRADE_LEVELS: tuple[str, ...] = ("PK", "K", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12")

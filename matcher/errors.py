@@ -1,0 +1,65 @@
+"""The library's exceptions.
+
+Every error a user can cause is a :class:`MatcherError` with a message a
+coordinator understands; the CLI and the web app map them to output in one
+place each, so no traceback ever reaches a user.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class MatcherError(Exception):
+    """Base class of every error the library reports to users."""
+
+
+class DataError(MatcherError):
+    """One or more problems in an input table.
+
+    Parameters
+    ----------
+    problems : sequence of str
+        One message per problem, each already naming file, row and column
+        (``"schools.csv: row 3, column latitude: 'abc' is not a number"``).
+    """
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class UnknownIdError(MatcherError, KeyError):
+    """A school or partner id that the model does not know.
+
+    Parameters
+    ----------
+    kind : {"school", "partner"}
+    id_ : str
+        The id asked for.
+    suggestions : sequence of str
+        Close ids, best first (may be empty).
+    """
+
+    def __init__(self, kind: str, id_: str, suggestions: Sequence[str] = ()):
+        self.kind = kind
+        self.id = id_
+        self.suggestions = list(suggestions)
+        msg = f"unknown {kind} id {id_!r}"
+        if self.suggestions:
+            msg += "; did you mean " + ", ".join(repr(s) for s in self.suggestions) + "?"
+        super().__init__(msg)
+
+    def __str__(self) -> str:  # KeyError would add quotes around the message
+        return self.args[0]
+
+
+class ModelFileError(MatcherError):
+    """A model file that is missing, truncated, corrupt, tampered with or incompatible."""
+
+
+class WeightsError(MatcherError):
+    """Bad block weights: unknown block, negative or non-numeric value, unreadable file."""
+
+
+class EncoderError(MatcherError):
+    """A text encoder folder or weights file that is missing, incomplete or corrupt."""
