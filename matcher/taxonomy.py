@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -114,3 +116,131 @@ def load_taxonomy(path: str | Path = TAXONOMY_PATH) -> Taxonomy:
         for name in (t.slug, t.label, *t.aliases):
             lookup.setdefault(_type_key(name), t.slug)
     return Taxonomy(categories=cats, partner_types=types, _type_lookup=lookup)
+
+
+class PhraseIndex:
+    """Find taxonomy phrases in text, on lightly stemmed tokens.
+
+    Parameters
+    ----------
+    taxonomy : Taxonomy
+
+    Examples
+    --------
+    >>> idx = PhraseIndex(load_taxonomy())
+    >>> [p for _, p in idx.find("Our kids are hungry on Mondays")]
+    ['hungry']
+    """
+
+    def __init__(self, taxonomy: Taxonomy):
+        from matcher.text import stems
+
+        self.n_categories = len(taxonomy.categories)
+        self._by_first: dict[str, list[tuple[tuple[str, ...], int, str]]] = {}
+        for ci, cat in enumerate(taxonomy.categories):
+            for phrase in cat.phrases:
+                key = tuple(stems(phrase))
+                if key:
+                    self._by_first.setdefault(key[0], []).append((key, ci, phrase))
+        for entries in self._by_first.values():
+            entries.sort(key=lambda e: -len(e[0]))  # longest phrase first
+
+    def find(self, text: str) -> list[tuple[int, str]]:
+        """(category index, phrase) for each distinct phrase found, longest match wins at a position."""
+        from matcher.text import stems
+
+        toks = stems(text)
+        found: dict[tuple[int, str], None] = {}
+        i = 0
+        while i < len(toks):
+            step = 1
+            for key, ci, phrase in self._by_first.get(toks[i], ()):
+                if tuple(toks[i : i + len(key)]) == key:
+                    found[(ci, phrase)] = None
+                    step = len(key)
+                    break
+            i += step
+        return list(found)
+
+
+_PROTOTYPE_CACHE: dict[tuple, np.ndarray] = {}
+
+
+class CategoryTagger:
+    """Tag texts with taxonomy categories from phrases and from sentence embeddings.
+
+    A category's strength in a text combines two views: the taxonomy phrases
+    found in it (precise, but only for the words listed) and how near the
+    text's embedding is to the category's description and best-matching
+    phrases (generalises to words nobody listed). Strengths are in [0, 1].
+
+    Parameters
+    ----------
+    taxonomy : Taxonomy
+    encoder : object with ``encode(texts) -> (n, d) unit rows``
+    """
+
+    #: Nearness (cosine) at which a category is half-present, and how fast it rises around it.
+    midpoint = 0.42
+    slope = 0.05
+    #: Nearness bonus for the first taxonomy phrase found, and for each further one.
+    phrase_bonus = 0.12
+
+    def __init__(self, taxonomy: Taxonomy, encoder):
+        self.taxonomy = taxonomy
+        self.index = PhraseIndex(taxonomy)
+        phrases = [(ci, p) for ci, c in enumerate(taxonomy.categories) for p in c.phrases]
+        self.phrase_cat = np.array([ci for ci, _ in phrases], dtype=np.int32)
+        texts = [p for _, p in phrases] + [f"{c.label}: {c.description}" for c in taxonomy.categories]
+        key = (encoder.sha256, tuple(texts))
+        if key not in _PROTOTYPE_CACHE:  # one encoding per process: the phrases are the same every fit
+            _PROTOTYPE_CACHE.clear()
+            _PROTOTYPE_CACHE[key] = encoder.encode(texts)
+        emb = _PROTOTYPE_CACHE[key]
+        self.phrase_emb = emb[: len(phrases)]
+        self.desc_emb = emb[len(phrases) :]
+
+    @property
+    def n_categories(self) -> int:
+        return len(self.taxonomy.categories)
+
+    def phrase_counts(self, texts: list[str]) -> np.ndarray:
+        """How many distinct taxonomy phrases of each category each text contains."""
+        out = np.zeros((len(texts), self.n_categories), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for ci, _ in self.index.find(t):
+                out[i, ci] += 1
+        return out
+
+    def embedding_nearness(self, emb: np.ndarray) -> np.ndarray:
+        """Raw cosine nearness of each text to each category (mean of best phrases and description)."""
+        sims = emb @ self.phrase_emb.T
+        near = np.empty((len(emb), self.n_categories), dtype=np.float32)
+        for ci in range(self.n_categories):
+            cols = sims[:, self.phrase_cat == ci]
+            k = min(3, cols.shape[1])
+            top = -np.partition(-cols, k - 1, axis=1)[:, :k] if k else np.zeros((len(emb), 1))
+            near[:, ci] = top.mean(axis=1)
+        near = 0.5 * near + 0.5 * (emb @ self.desc_emb.T)
+        return near
+
+    def tag(self, texts: list[str], emb: np.ndarray) -> np.ndarray:
+        """Category strengths in [0, 1], shape (n_texts, n_categories).
+
+        Phrases found add to the embedding nearness rather than decide alone,
+        so a phrase used in another sense ("bank" in "food bank") needs the
+        rest of the text to agree before its category counts.
+        """
+        counts = self.phrase_counts(texts)
+        bonus = self.phrase_bonus * np.where(counts > 0, 1.0 + 0.5 * (counts - 1), 0.0)
+        z = (self.embedding_nearness(emb) + bonus - self.midpoint) / self.slope
+        return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+
+    def explicit(self, slugs_per_row: list[tuple[str, ...]]) -> np.ndarray:
+        """Strength 1 for the categories a row lists explicitly."""
+        pos = {s: i for i, s in enumerate(self.taxonomy.category_slugs)}
+        out = np.zeros((len(slugs_per_row), self.n_categories), dtype=np.float32)
+        for i, slugs in enumerate(slugs_per_row):
+            for s in slugs:
+                out[i, pos[s]] = 1.0
+        return out

@@ -1,0 +1,136 @@
+"""Feature blocks: how similar a school and a partner are, one block at a time.
+
+Each block gives a similarity in [0, 1] for every (school, partner) pair of
+a chunk; the model combines them with weights. The same functions serve one
+query (a 1-row chunk) and batch ranking (many rows), so both give the same
+numbers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from matcher.config import NEUTRAL
+
+EARTH_RADIUS_KM = 6371.0088
+
+# popcount of every 14-bit grade mask, for grade-band overlap.
+_POPCOUNT = np.array([bin(i).count("1") for i in range(1 << 14)], dtype=np.float32)
+
+
+@dataclass
+class SchoolFeatures:
+    """Feature arrays of a set of schools (row i is one school)."""
+
+    text: np.ndarray  # (n, d) float32, unit rows
+    categories: np.ndarray  # (n, C) float32 need strengths in [0, 1]
+    grades: np.ndarray  # (n,) int32 grade mask, 0 = not given
+    lat: np.ndarray  # (n,) float64 degrees, NaN = unknown
+    lon: np.ndarray
+    preferred_types: np.ndarray  # (n,) int32 bit mask over partner types, 0 = no preference
+
+    def take(self, rows: np.ndarray | slice) -> SchoolFeatures:
+        """The features of a subset of rows."""
+        return SchoolFeatures(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
+
+    def __len__(self) -> int:
+        return len(self.grades)
+
+
+@dataclass
+class PartnerFeatures:
+    """Feature arrays of a set of partners (row j is one partner)."""
+
+    text: np.ndarray
+    categories: np.ndarray  # offering strengths in [0, 1]
+    grades: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    type_code: np.ndarray  # (n,) int32 index into the taxonomy's partner types, -1 = unknown
+    radius_km: np.ndarray  # (n,) float64, inf = no distance limit
+    remote: np.ndarray  # (n,) bool
+    capacity: np.ndarray  # (n,) float64, inf = no limit
+
+    def take(self, rows: np.ndarray | slice) -> PartnerFeatures:
+        """The features of a subset of rows."""
+        return PartnerFeatures(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
+
+    def __len__(self) -> int:
+        return len(self.grades)
+
+
+def distance_km(s: SchoolFeatures, p: PartnerFeatures) -> np.ndarray:
+    """Great-circle (haversine) distance for every pair; NaN where either location is unknown."""
+    lat1 = np.radians(s.lat)[:, None]
+    lat2 = np.radians(p.lat)[None, :]
+    dlat = lat2 - lat1
+    dlon = np.radians(p.lon)[None, :] - np.radians(s.lon)[:, None]
+    a = np.sin(dlat / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin(dlon / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def text_similarity(s: SchoolFeatures, p: PartnerFeatures) -> np.ndarray:
+    """Cosine of the sentence embeddings, negative values clipped to 0."""
+    return np.clip(s.text @ p.text.T, 0.0, 1.0)
+
+
+def category_similarity(s: SchoolFeatures, p: PartnerFeatures) -> np.ndarray:
+    """Share of the school's need strength that the partner's offerings cover."""
+    need_total = s.categories.sum(axis=1, keepdims=True)
+    covered = s.categories @ p.categories.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sim = np.where(need_total > 0, covered / np.maximum(need_total, 1e-12), NEUTRAL)
+    return np.clip(sim, 0.0, 1.0).astype(np.float32)
+
+
+def grade_similarity(s: SchoolFeatures, p: PartnerFeatures) -> np.ndarray:
+    """Share of the school's grades the partner serves; neutral when either side gives none."""
+    both = _POPCOUNT[s.grades[:, None] & p.grades[None, :]]
+    own = _POPCOUNT[s.grades][:, None]
+    known = (s.grades[:, None] != 0) & (p.grades[None, :] != 0)
+    return np.where(known, both / np.maximum(own, 1), NEUTRAL).astype(np.float32)
+
+
+def geo_similarity(dist: np.ndarray, p: PartnerFeatures, length_km: float) -> np.ndarray:
+    """exp(-distance / length); remote partners at least neutral; neutral when unknown."""
+    with np.errstate(invalid="ignore"):
+        sim = np.exp(-dist / length_km)
+    sim = np.where(p.remote[None, :], np.maximum(sim, NEUTRAL), sim)
+    return np.where(np.isnan(dist), NEUTRAL, sim).astype(np.float32)
+
+
+def type_similarity(s: SchoolFeatures, p: PartnerFeatures) -> np.ndarray:
+    """1 if the partner's type is one the school prefers, 0 if not; neutral without a preference."""
+    code = np.maximum(p.type_code, 0)[None, :]
+    hit = ((s.preferred_types[:, None] >> code) & 1).astype(np.float32)
+    hit = np.where(p.type_code[None, :] < 0, 0.0, hit)
+    return np.where(s.preferred_types[:, None] == 0, NEUTRAL, hit).astype(np.float32)
+
+
+def block_similarities(
+    s: SchoolFeatures, p: PartnerFeatures, geo_length_km: float
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every block's similarity matrix (schools x partners) and the distance matrix."""
+    dist = distance_km(s, p)
+    blocks = {
+        "text": text_similarity(s, p),
+        "categories": category_similarity(s, p),
+        "grades": grade_similarity(s, p),
+        "geo": geo_similarity(dist, p, geo_length_km),
+        "partner_type": type_similarity(s, p),
+    }
+    return blocks, dist
+
+
+def grades_ok(s: SchoolFeatures, p: PartnerFeatures) -> np.ndarray:
+    """Hard constraint: grade bands overlap when both sides give grades."""
+    sg, pg = s.grades[:, None], p.grades[None, :]
+    return (sg == 0) | (pg == 0) | ((sg & pg) != 0)
+
+
+def distance_ok(dist: np.ndarray, p: PartnerFeatures) -> np.ndarray:
+    """Hard constraint: within the partner's service radius, unless remote or location unknown."""
+    with np.errstate(invalid="ignore"):
+        inside = dist <= p.radius_km[None, :]
+    return inside | np.isnan(dist) | p.remote[None, :] | np.isinf(p.radius_km)[None, :]

@@ -1,0 +1,34 @@
+"""Exact top-k over scored candidates, deterministic: ties go to the lower row (= smaller id)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def top_k(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the ``k`` best allowed scores, best first, ties broken by row order.
+
+    Rows are in id order (the model sorts ids at fit), so ties are broken by id.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n,)
+    allowed : ndarray of bool, shape (n,)
+    k : int
+
+    Returns
+    -------
+    ndarray of int
+        At most ``k`` row numbers; fewer when fewer are allowed.
+
+    Examples
+    --------
+    >>> top_k(np.array([0.2, 0.9, 0.9, 0.5]), np.array([True, True, True, False]), 2)
+    array([1, 2])
+    """
+    cand = np.flatnonzero(allowed)
+    if len(cand) > k:
+        s = scores[cand]
+        kth = -np.partition(-s, k - 1)[k - 1]
+        cand = cand[s >= kth]  # keeps every tie at the boundary
+    order = np.lexsort((cand, -scores[cand]))[:k]
+    return cand[order]

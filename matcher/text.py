@@ -1,0 +1,64 @@
+"""Plain-text helpers shared by tagging and explanations: tokens, light stemming, stop words."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+#: Words that carry no meaning for matching or for "matched terms" in explanations.
+STOP_WORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had has
+    have having he her here hers herself him himself his how i if in into is it its itself just me more
+    most my myself no nor not of off on once only or other our ours ourselves out over own same she should
+    so some such than that the their theirs them themselves then there these they this those through to
+    too under until up very was we were what when where which while who whom why will with would you your
+    yours yourself yourselves us many much need needs want wants help helps like get gets make makes one
+    two three new school schools student students kid kids child children year years program programs
+    offer offers provide provides partner partners work works well every per via etc""".split()
+)
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """Strip common English inflections so "tutors", "tutoring" and "tutor" meet."""
+    w = word
+    if len(w) <= 3:
+        return w
+    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("xes", "x"), ("ches", "ch"), ("shes", "sh")):
+        if w.endswith(suffix):
+            w = w[: -len(suffix)] + repl
+            break
+    else:
+        if w.endswith("s") and not w.endswith(("ss", "us", "is")):
+            w = w[:-1]
+    for suffix, min_len in (("ing", 6), ("ed", 5)):
+        if len(w) >= min_len and w.endswith(suffix):
+            w = w[: -len(suffix)]
+            if len(w) > 2 and w[-1] == w[-2] and w[-1] not in "lsz":
+                w = w[:-1]
+            break
+    if len(w) > 4 and w.endswith("e"):
+        w = w[:-1]
+    return w
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased word tokens of ``text``."""
+    return _TOKEN.findall(text.lower().replace("’", "'"))
+
+
+def stems(text: str) -> list[str]:
+    """Stemmed tokens of ``text``, in order (stop words kept: phrases may contain them)."""
+    return [stem(t) for t in tokens(text)]
+
+
+def content_stems(text: str) -> dict[str, str]:
+    """Map stem -> first surface word for the meaningful words of ``text``."""
+    out: dict[str, str] = {}
+    for t in tokens(text):
+        if t in STOP_WORDS or len(t) < 3 or t.isdigit():
+            continue
+        out.setdefault(stem(t), t)
+    return out

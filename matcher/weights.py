@@ -1,0 +1,121 @@
+"""Block weights: validate them, read them from a file, parse ``BLOCK=VALUE`` options.
+
+A weights file is JSON or TOML mapping block names to non-negative numbers,
+for example ``{"text": 0.6, "categories": 0.3, "geo": 0.1}``. Blocks left
+out keep the model's weight.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from matcher.config import BLOCKS
+from matcher.errors import WeightsError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def check_weights(weights: Mapping[str, object], source: str = "weights") -> dict[str, float]:
+    """Validate a (possibly partial) block -> weight mapping.
+
+    Parameters
+    ----------
+    weights : mapping of str to number
+    source : str
+        Named in error messages (a file name or "--weight").
+
+    Returns
+    -------
+    dict of str to float
+
+    Raises
+    ------
+    WeightsError
+        For an unknown block, a value that is not a finite non-negative number.
+
+    Examples
+    --------
+    >>> check_weights({"text": 1, "geo": 0.5})
+    {'text': 1.0, 'geo': 0.5}
+    """
+    out: dict[str, float] = {}
+    for block, value in weights.items():
+        if block not in BLOCKS:
+            raise WeightsError(f"{source}: unknown block {block!r} (blocks are: {', '.join(BLOCKS)})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise WeightsError(f"{source}: weight of {block!r} must be a number, got {value!r}")
+        if not math.isfinite(value) or value < 0:
+            raise WeightsError(f"{source}: weight of {block!r} must be a non-negative number, got {value!r}")
+        out[block] = float(value)
+    return out
+
+
+def merge_weights(base: Mapping[str, float], *overrides: Mapping[str, float]) -> dict[str, float]:
+    """``base`` updated by each override in turn; every block present; not all zero."""
+    merged = {b: float(base.get(b, 0.0)) for b in BLOCKS}
+    for o in overrides:
+        merged.update(o)
+    if sum(merged.values()) <= 0:
+        raise WeightsError("weights: at least one block needs a weight above 0")
+    return merged
+
+
+def read_weights_file(path: str | Path) -> dict[str, float]:
+    """Read a JSON or TOML weights file (by extension; JSON is tried first otherwise).
+
+    A file written by ``matcher tune`` may hold the weights under a ``"weights"`` key
+    next to other information; that form is read too.
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot read weights file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise WeightsError(f"{path}: weights file is not UTF-8 text") from None
+    data: object
+    try:
+        if p.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        else:
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError:
+                if p.suffix.lower() == ".json":
+                    raise
+                data = tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise WeightsError(f"{path}: not valid JSON or TOML: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("weights"), dict):
+        data = data["weights"]
+    if not isinstance(data, dict):
+        raise WeightsError(f"{path}: expected a mapping of block name to weight")
+    return check_weights(data, source=str(path))
+
+
+def parse_weight_options(items: Iterable[str]) -> dict[str, float]:
+    """Parse repeated ``BLOCK=VALUE`` options.
+
+    Examples
+    --------
+    >>> parse_weight_options(["text=0.7", "geo=0"])
+    {'text': 0.7, 'geo': 0.0}
+    """
+    out: dict[str, object] = {}
+    for item in items:
+        block, sep, value = item.partition("=")
+        if not sep:
+            raise WeightsError(f"--weight: expected BLOCK=VALUE, got {item!r}")
+        try:
+            out[block.strip()] = float(value)
+        except ValueError:
+            raise WeightsError(f"--weight: weight of {block.strip()!r} must be a number, got {value!r}") from None
+    return check_weights(out, source="--weight")
