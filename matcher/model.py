@@ -453,7 +453,7 @@ class PartnerMatcher(ParamsMixin):
         """(slug, need strength, offering strength) shared by school row i and partner row j."""
         return self._matched(self.schools_.categories[i], j)
 
-    def _matched(self, need: np.ndarray, j: int, threshold: float = 0.3) -> list[tuple[str, float, float]]:
+    def _matched(self, need: np.ndarray, j: int, threshold: float = 0.5) -> list[tuple[str, float, float]]:
         offer = self.partners_.categories[j]
         both = np.flatnonzero((need >= threshold) & (offer >= threshold))
         both = both[np.argsort(-(need[both] * offer[both]), kind="stable")]

@@ -6,6 +6,7 @@ a one-line description and many phrases as people write them.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 from dataclasses import dataclass, field
@@ -163,7 +164,48 @@ class PhraseIndex:
         return list(found)
 
 
-_PROTOTYPE_CACHE: dict[tuple, np.ndarray] = {}
+#: Embeddings of the shipped taxonomy's phrases for the default encoder, so that
+#: training does not re-encode thousands of phrases (``python -m matcher.taxonomy`` rebuilds).
+PROTOTYPES_DIR = Path(__file__).with_name("prototypes")
+_PROTOTYPE_CACHE: dict[str, np.ndarray] = {}
+
+
+def _prototype_key(encoder, texts: list[str]) -> str:
+    return hashlib.sha256("\n".join([encoder.sha256, *texts]).encode()).hexdigest()[:24]
+
+
+def prototype_embeddings(encoder, texts: list[str]) -> np.ndarray:
+    """Embeddings of the taxonomy's phrases and descriptions: shipped, cached in-process, or encoded now.
+
+    Stored at float16 precision whichever way they are obtained, so a model is
+    the same whether the shipped file was used or not.
+    """
+    key = _prototype_key(encoder, texts)
+    if key not in _PROTOTYPE_CACHE:
+        shipped = PROTOTYPES_DIR / f"{key}.npy"
+        if shipped.exists():
+            emb = np.load(shipped)
+        else:
+            emb = encoder.encode(texts).astype(np.float16)
+        _PROTOTYPE_CACHE.clear()
+        _PROTOTYPE_CACHE[key] = emb.astype(np.float32)
+    return _PROTOTYPE_CACHE[key]
+
+
+def build_shipped_prototypes() -> Path:
+    """Write the default encoder's prototype embeddings for the shipped taxonomy; drop stale files."""
+    from matcher.config import DEFAULT_ENCODER
+    from matcher.encoders import load_encoder
+
+    encoder = load_encoder(DEFAULT_ENCODER)
+    texts = CategoryTagger.prototype_texts(load_taxonomy())
+    key = _prototype_key(encoder, texts)
+    PROTOTYPES_DIR.mkdir(exist_ok=True)
+    for old in PROTOTYPES_DIR.glob("*.npy"):
+        old.unlink()
+    target = PROTOTYPES_DIR / f"{key}.npy"
+    np.save(target, encoder.encode(texts).astype(np.float16))
+    return target
 
 
 class CategoryTagger:
@@ -182,23 +224,27 @@ class CategoryTagger:
 
     #: Nearness (cosine) at which a category is half-present, and how fast it rises around it.
     midpoint = 0.42
-    slope = 0.05
+    slope = 0.03
     #: Nearness bonus for the first taxonomy phrase found, and for each further one.
     phrase_bonus = 0.12
 
     def __init__(self, taxonomy: Taxonomy, encoder):
         self.taxonomy = taxonomy
         self.index = PhraseIndex(taxonomy)
-        phrases = [(ci, p) for ci, c in enumerate(taxonomy.categories) for p in c.phrases]
-        self.phrase_cat = np.array([ci for ci, _ in phrases], dtype=np.int32)
-        texts = [p for _, p in phrases] + [f"{c.label}: {c.description}" for c in taxonomy.categories]
-        key = (encoder.sha256, tuple(texts))
-        if key not in _PROTOTYPE_CACHE:  # one encoding per process: the phrases are the same every fit
-            _PROTOTYPE_CACHE.clear()
-            _PROTOTYPE_CACHE[key] = encoder.encode(texts)
-        emb = _PROTOTYPE_CACHE[key]
-        self.phrase_emb = emb[: len(phrases)]
-        self.desc_emb = emb[len(phrases) :]
+        self.phrase_cat = np.array(
+            [ci for ci, c in enumerate(taxonomy.categories) for _ in c.phrases], dtype=np.int32
+        )
+        texts = self.prototype_texts(taxonomy)
+        n_phrases = len(self.phrase_cat)
+        emb = prototype_embeddings(encoder, texts)
+        self.phrase_emb = emb[:n_phrases]
+        self.desc_emb = emb[n_phrases:]
+
+    @staticmethod
+    def prototype_texts(taxonomy: Taxonomy) -> list[str]:
+        """Every phrase, then every category's label and description, in taxonomy order."""
+        phrases = [p for c in taxonomy.categories for p in c.phrases]
+        return phrases + [f"{c.label}: {c.description}" for c in taxonomy.categories]
 
     @property
     def n_categories(self) -> int:
@@ -244,3 +290,7 @@ class CategoryTagger:
             for s in slugs:
                 out[i, pos[s]] = 1.0
         return out
+
+
+if __name__ == "__main__":  # python -m matcher.taxonomy: refresh the shipped prototype embeddings
+    print(build_shipped_prototypes())
