@@ -1,0 +1,139 @@
+"""The command line as a user meets it: exit codes, exact Error: lines, no tracebacks, files kept intact."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from matcher.cli import main
+
+
+def run(*args, ok=True):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert "Traceback" not in result.output + result.stderr
+    if ok:
+        assert result.exit_code == 0, result.output + result.stderr
+    return result
+
+
+def test_recommend_json_shape(model_file):
+    rows = json.loads(run("recommend", "--model", model_file, "--school", "S1", "--format", "json").stdout)
+    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+    assert rows[0]["partner_id"] == "P1"
+    for r in rows:
+        assert {"rank", "partner_id", "name", "score", "components", "distance_km", "matched_categories", "reasons"} <= set(r)
+        assert sum(r["components"].values()) == pytest.approx(r["score"], abs=1e-5)
+        assert isinstance(r["reasons"], list) and r["reasons"]
+    assert "food insecurity" in rows[0]["reasons"][0]
+
+
+def test_recommend_table_csv_partner_and_need(model_file):
+    table = run("recommend", "--model", model_file, "--school", "S2", "--top", "3").stdout
+    assert "Hope Counseling Center" in table.splitlines()[3]
+    csv_out = run("recommend", "--model", model_file, "--school", "S2", "--format", "csv").stdout
+    header = csv_out.splitlines()[0].split(",")
+    assert header[:3] == ["rank", "partner_id", "name"] and "component_text" in header
+    rows = json.loads(run("recommend", "--model", model_file, "--partner", "P3", "--format", "json").stdout)
+    assert rows[0]["school_id"] == "S3"
+    need = json.loads(run("recommend", "--model", model_file, "--need", "therapy for grieving teens",
+                          "--grades", "6-8", "--lat", "40.0", "--lon", "-75.0", "--format", "json").stdout)
+    assert need[0]["partner_id"] == "P2"
+
+
+def test_weight_override_without_retraining(model_file, tmp_path):
+    before = model_file.read_bytes()
+    default = json.loads(run("recommend", "--model", model_file, "--school", "S1", "--format", "json").stdout)
+    geo = json.loads(run("recommend", "--model", model_file, "--school", "S1", "--format", "json",
+                         "--weight", "text=0", "--weight", "categories=0").stdout)
+    assert geo[0]["components"]["text"] == 0 and default[0]["components"]["text"] > 0
+    wf = tmp_path / "w.toml"
+    wf.write_text("text = 0\ncategories = 0\n")
+    via_file = json.loads(run("recommend", "--model", model_file, "--school", "S1", "--format", "json", "--weights", wf).stdout)
+    assert via_file == geo
+    assert model_file.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["recommend", "--school", "S11"], 1, "Error: unknown school id 'S11'; did you mean 'S1'?"),
+        (["recommend", "--partner", "Q1"], 1, "Error: unknown partner id 'Q1'"),
+        (["recommend", "--school", "S1", "--top", "0"], 2, "Invalid value for '--top'"),
+        (["recommend", "--school", "S1", "--partner", "P1"], 2, "give exactly one of --school, --partner or --need"),
+        (["recommend", "--school", "S1", "--weight", "colour=1"], 1, "Error: --weight: unknown block 'colour'"),
+        (["recommend", "--school", "S1", "--weight", "text=-1"], 1, "Error: --weight: weight of 'text' must be a non-negative number"),
+        (["recommend", "--need", "tutoring", "--lat", "40"], 2, "give both --lat and --lon"),
+        (["explain", "--school", "S1", "--partner", "P9"], 1, "Error: unknown partner id 'P9'"),
+    ],
+)
+def test_usage_and_input_errors(model_file, args, code, message):
+    result = run(*args, "--model", model_file, ok=False)
+    assert result.exit_code == code
+    assert message in result.stderr
+
+
+def test_explain_table_and_json(model_file):
+    out = run("explain", "--model", model_file, "--school", "S1", "--partner", "P7").stdout
+    assert "ruled out by" in out and "grades:" in out
+    ex = json.loads(run("explain", "--model", model_file, "--school", "S1", "--partner", "P1", "--format", "json").stdout)
+    assert ex["rank"] == 1 and [b["block"] for b in ex["blocks"]] == ["text", "categories", "grades", "geo", "partner_type"]
+
+
+def test_info_reads_metadata_only(model_file, tmp_path):
+    meta = json.loads(run("info", "--model", model_file, "--format", "json").stdout)
+    assert meta["n_schools"] == 5 and meta["encoder"]["name"] == "minilm" and len(meta["model_sha256"]) == 64
+    assert set(meta["versions"]) == {"matcher", "scikit-learn", "numpy", "pandas", "python"}
+    assert meta["training_files"]["schools"]["rows"] == 5
+    copy = tmp_path / "m.joblib"
+    shutil.copy(model_file, copy)
+    shutil.copy(model_file.with_suffix(".json"), tmp_path / "m.json")
+    copy.write_bytes(b"garbage")  # info never unpickles, so it still answers
+    assert "trained on:" in run("info", "--model", copy).stdout
+
+
+def test_bad_input_leaves_existing_model_untouched(model_file, data_dir, tmp_path):
+    target = tmp_path / "m.joblib"
+    shutil.copy(model_file, target)
+    shutil.copy(model_file.with_suffix(".json"), tmp_path / "m.json")
+    before = (target.read_bytes(), (tmp_path / "m.json").read_bytes())
+    bad = tmp_path / "bad.csv"
+    bad.write_text("school_id,name,needs,latitude,longitude\nS1,A,tutoring,95,-75\nS1,B,math,,\n")
+    result = run("train", "--schools", bad, "--partners", data_dir / "partners.csv", "--model", target, ok=False)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"Error: {bad}: row 2, column latitude: '95' is out of range (latitude must be between -90 and 90)",
+        f"Error: {bad}: row 3, column school_id: duplicate school_id 'S1' (first seen in row 2)",
+    ]
+    assert (target.read_bytes(), (tmp_path / "m.json").read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "m.joblib", "m.json"]
+
+
+def test_train_summary_and_python_m(data_dir, tmp_path):
+    model = tmp_path / "new.joblib"
+    out = run("train", "--schools", data_dir / "schools.csv", "--partners", data_dir / "partners.csv",
+              "--history", data_dir / "partnerships.csv", "--model", model).stdout
+    assert "Trained on 5 schools and 7 partners, 3 past partnerships" in out
+    proc = subprocess.run([sys.executable, "-m", "matcher", "recommend", "--model", str(model), "--school", "S3",
+                           "--format", "json"], capture_output=True, text=True, check=True)
+    assert json.loads(proc.stdout)[0]["partner_id"] == "P3"
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    result = run("recommend", "--model", tmp_path / "none.joblib", "--school", "S1", ok=False)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {tmp_path / 'none.joblib'}: no model file here; retrain it with `matcher train`")
+
+
+def test_generate_writes_three_files(tmp_path):
+    out = run("generate", "--schools", "20", "--partners", "30", "--seed", "3", "--out", tmp_path / "g").stdout
+    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["partners.csv", "partnerships.csv", "schools.csv"]
+    assert "schools.csv (20 rows)" in out
+
+
+def test_every_command_has_help():
+    for cmd in ["train", "recommend", "explain", "generate", "info"]:
+        assert "Usage: main " in run(cmd, "--help").stdout or "Usage:" in run(cmd, "--help").stdout
