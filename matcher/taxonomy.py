@@ -258,16 +258,18 @@ class CategoryTagger:
                 out[i, ci] += 1
         return out
 
-    def embedding_nearness(self, emb: np.ndarray) -> np.ndarray:
-        """Raw cosine nearness of each text to each category (mean of best phrases and description)."""
-        sims = emb @ self.phrase_emb.T
+    def embedding_nearness(self, emb: np.ndarray, chunk: int = 2048) -> np.ndarray:
+        """Cosine nearness of each text to each category: mean of its 3 best phrases and its description."""
         near = np.empty((len(emb), self.n_categories), dtype=np.float32)
-        for ci in range(self.n_categories):
-            cols = sims[:, self.phrase_cat == ci]
-            k = min(3, cols.shape[1])
-            top = -np.partition(-cols, k - 1, axis=1)[:, :k] if k else np.zeros((len(emb), 1))
-            near[:, ci] = top.mean(axis=1)
-        near = 0.5 * near + 0.5 * (emb @ self.desc_emb.T)
+        groups = [np.flatnonzero(self.phrase_cat == ci) for ci in range(self.n_categories)]
+        for start in range(0, len(emb), chunk):  # bounded memory: texts x phrases is large
+            e = emb[start : start + chunk]
+            sims = e @ self.phrase_emb.T
+            for ci, cols in enumerate(groups):
+                k = min(3, len(cols))
+                best = -np.partition(-sims[:, cols], k - 1, axis=1)[:, :k]
+                near[start : start + chunk, ci] = best.mean(axis=1)
+            near[start : start + chunk] = 0.5 * near[start : start + chunk] + 0.5 * (e @ self.desc_emb.T)
         return near
 
     def tag(self, texts: list[str], emb: np.ndarray) -> np.ndarray:
