@@ -19,6 +19,20 @@ EARTH_RADIUS_KM = 6371.0088
 _POPCOUNT = np.array([bin(i).count("1") for i in range(1 << 14)], dtype=np.float32)
 
 
+#: Grids that text embeddings and category strengths are rounded to. On these grids
+#: every product and partial sum of a dot product is an integer below 2**24 (for
+#: unit vectors, by Cauchy-Schwarz), so float32 matrix products are *exact*: a
+#: school's scores do not depend on how many schools share its chunk or on the
+#: BLAS kernel, and batch ranking equals one-by-one ranking to the last bit.
+TEXT_SCALE = 2048.0
+CATEGORY_SCALE = 512.0
+
+
+def quantize(values: np.ndarray, scale: float) -> np.ndarray:
+    """Round to multiples of 1/scale (float32), the grid on which dot products are exact."""
+    return (np.rint(np.asarray(values, dtype=np.float64) * scale) / scale).astype(np.float32)
+
+
 @dataclass
 class SchoolFeatures:
     """Feature arrays of a set of schools (row i is one school)."""

@@ -11,11 +11,14 @@ import numpy as np
 from matcher import config
 from matcher.errors import MatcherError, UnknownIdError
 from matcher.features import (
+    CATEGORY_SCALE,
+    TEXT_SCALE,
     PartnerFeatures,
     SchoolFeatures,
     block_similarities,
     distance_ok,
     grades_ok,
+    quantize,
 )
 from matcher.params import ParamsMixin
 from matcher.weights import check_weights, merge_weights
@@ -201,14 +204,15 @@ class PartnerMatcher(ParamsMixin):
         row = {t: i for i, t in enumerate(texts)}
         s_emb = emb[[row[t] for t in self.school_texts_]]
         p_emb = emb[[row[t] for t in self.partner_texts_]]
+        s_text, p_text = quantize(s_emb, TEXT_SCALE), quantize(p_emb, TEXT_SCALE)
 
         s_cats = self._categories(list(self.school_texts_), s_emb, list(schools["need_categories"]))
         p_cats = self._categories(list(self.partner_texts_), p_emb, list(partners["offering_categories"]))
 
         type_pos = {s: i for i, s in enumerate(self.partner_type_slugs_)}
         self.schools_ = SchoolFeatures(
-            text=s_emb,
-            categories=s_cats,
+            text=s_text,
+            categories=quantize(s_cats, CATEGORY_SCALE),
             grades=schools["grades"].to_numpy(dtype=np.int32),
             lat=schools["latitude"].to_numpy(dtype=np.float64),
             lon=schools["longitude"].to_numpy(dtype=np.float64),
@@ -219,8 +223,8 @@ class PartnerMatcher(ParamsMixin):
         radius = partners["service_radius_km"].to_numpy(dtype=np.float64)
         capacity = partners["capacity"].to_numpy(dtype=np.float64)
         self.partners_ = PartnerFeatures(
-            text=p_emb,
-            categories=p_cats,
+            text=p_text,
+            categories=quantize(p_cats, CATEGORY_SCALE),
             grades=partners["grades"].to_numpy(dtype=np.int32),
             lat=partners["latitude"].to_numpy(dtype=np.float64),
             lon=partners["longitude"].to_numpy(dtype=np.float64),
@@ -301,8 +305,8 @@ class PartnerMatcher(ParamsMixin):
         if unknown:
             raise MatcherError(f"unknown partner type {unknown[0]!r} (types are: {', '.join(self.partner_type_slugs_)})")
         return SchoolFeatures(
-            text=emb,
-            categories=self.tagger_.tag([need], emb),
+            text=quantize(emb, TEXT_SCALE),
+            categories=quantize(self.tagger_.tag([need], emb), CATEGORY_SCALE),
             grades=np.array([mask], dtype=np.int32),
             lat=np.array([np.nan if lat is None else lat], dtype=np.float64),
             lon=np.array([np.nan if lon is None else lon], dtype=np.float64),
