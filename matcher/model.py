@@ -426,24 +426,22 @@ class PartnerMatcher(ParamsMixin):
     ) -> list[Match]:
         """Rank every partner for a one-school chunk."""
         from matcher.explain import reasons_for_school
-        from matcher.ranking import top_k
+        from matcher.ranking import rank_chunk
 
         _check_n(n)
         w = self.resolve_weights(weights)
-        score, contrib, dist = self.score_pairs(s, self.partners_, w)
-        ok = self.allowed(s, self.partners_, dist, include_full)
-        cols = top_k(score[0], ok[0], n)
+        ((cols, scores, contrib, dist),) = rank_chunk(self, s, n, w, include_full)
         out = []
         for rank, j in enumerate(cols, 1):
-            d = _dist(dist[0, j])
+            d = _dist(dist[rank - 1])
             cats = self._matched(s.categories[0], j)
             out.append(
                 Match(
                     rank=rank,
                     id=self.partner_ids_[j],
                     name=self.partner_names_[j],
-                    score=float(score[0, j]),
-                    components={b: float(contrib[b][0, j]) for b in config.BLOCKS},
+                    score=float(scores[rank - 1]),
+                    components={b: float(contrib[b][rank - 1]) for b in config.BLOCKS},
                     distance_km=d,
                     matched_categories=[c for c, _, _ in cats],
                     reasons=reasons_for_school(self, s, j, cats, d),

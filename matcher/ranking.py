@@ -32,3 +32,33 @@ def top_k(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
         cand = cand[s >= kth]  # keeps every tie at the boundary
     order = np.lexsort((cand, -scores[cand]))[:k]
     return cand[order]
+
+
+def rank_chunk(model, s, k: int, weights, include_full: bool = False):
+    """Top-``k`` partners for every school of a chunk: the one ranking path behind recommend, rank and evaluate.
+
+    Parameters
+    ----------
+    model : PartnerMatcher
+        Fitted model.
+    s : SchoolFeatures
+        The chunk's schools (known rows or ad-hoc needs).
+    k : int
+    weights : mapping
+        Full block -> weight mapping (see ``PartnerMatcher.resolve_weights``).
+    include_full : bool
+        Also rank partners with no capacity left.
+
+    Returns
+    -------
+    list of (cols, scores, contributions, distances)
+        Per school: partner rows best first, their scores, a block -> contributions
+        mapping and distances (NaN when unknown), each an array of length <= k.
+    """
+    score, contrib, dist = model.score_pairs(s, model.partners_, weights)
+    ok = model.allowed(s, model.partners_, dist, include_full)
+    out = []
+    for r in range(len(s)):
+        cols = top_k(score[r], ok[r], k)
+        out.append((cols, score[r, cols], {b: c[r, cols] for b, c in contrib.items()}, dist[r, cols]))
+    return out
