@@ -6,11 +6,11 @@ Errors from the library (:class:`matcher.errors.MatcherError`) are turned into
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -64,6 +64,16 @@ def _model_option(f):
         "--model", "model_path", type=click.Path(dir_okay=False), default=str(config.DEFAULT_MODEL),
         show_default="models/matcher.joblib", help="Model file.",
     )(f)
+
+
+@contextlib.contextmanager
+def _progress(total: int, label: str, quiet: bool):
+    """A progress bar on stderr (count, rate, time left), or nothing when quiet or not a terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr, show_eta=True, show_pos=True) as bar:
+        yield bar.update
 
 
 def _weights_from(weights_file: str | None, weight_items: tuple[str, ...]) -> dict[str, float]:
@@ -221,6 +231,123 @@ def explain(school_id, partner_id, model_path, weights_file, weight_items, fmt):
     out.append(f"Distance: {'unknown' if ex.distance_km is None else f'{ex.distance_km:.1f} km'}")
     out.append(f"In short: {'; '.join(ex.reasons)}")
     click.echo("\n".join(out))
+
+
+@main.command()
+@_model_option
+@click.option("--history", "history_path", type=click.Path(dir_okay=False), required=True,
+              help="Past partnerships CSV to score against.")
+@click.option("--k", type=click.IntRange(min=1), default=10, show_default=True, help="Cut-off K of every metric.")
+@_weights_options
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random baseline.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def evaluate(model_path, history_path, k, weights_file, weight_items, seed, fmt):
+    """Score the model's top-K against past partnerships, beside random, popularity and text-only baselines."""
+    import warnings
+
+    from matcher.data import read_partnerships
+    from matcher.evaluate import evaluate as run_evaluation
+    from matcher.persistence import load_model
+
+    weights = _weights_from(weights_file, weight_items)
+    history = read_partnerships(history_path)
+    model = load_model(model_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = run_evaluation(model, history, k=k, weights=weights, seed=seed)
+    for w in caught:
+        click.echo(f"Warning: {w.message}", err=True)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    click.echo(_evaluation_table(report))
+
+
+def _evaluation_table(report) -> str:
+    names = ["model", *report.baselines]
+    cols = {"model": report.metrics, **report.baselines}
+    lines = [f"Evaluated {report.n_schools:,} schools with a successful past partnership (K = {report.k})"
+             + (f"; {report.n_skipped:,} not in the model were skipped" if report.n_skipped else "")]
+    header = f"{'metric':<14}" + "".join(f"{n:>12}" for n in names) + "   model gain over best baseline"
+    lines += [header, "-" * len(header)]
+    for metric, value in report.metrics.items():
+        base = [cols[n][metric] for n in names[1:]]
+        best = max(base) if base else 0.0
+        if metric.startswith("gini"):
+            gain = ""
+        elif best > 0:
+            gain = f"{(value - best) / best:+.0%}"
+        else:
+            gain = "n/a"
+        lines.append(f"{metric:<14}" + "".join(f"{cols[n][metric]:>12.4f}" for n in names) + f"   {gain}")
+    lines.append(f"{'violations':<14}{report.violations:>12}   (top-K entries breaking a hard constraint; must be 0)")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.option("--schools", "schools_path", type=click.Path(dir_okay=False), default=str(config.DEFAULT_SCHOOLS),
+              show_default="data/sample/schools.csv", help="Schools CSV.")
+@click.option("--partners", "partners_path", type=click.Path(dir_okay=False), default=str(config.DEFAULT_PARTNERS),
+              show_default="data/sample/partners.csv", help="Partners CSV.")
+@click.option("--history", "history_path", type=click.Path(dir_okay=False), required=True, help="Past partnerships CSV.")
+@click.option("--k", type=click.IntRange(min=1), default=10, show_default=True, help="Objective: ndcg@K.")
+@click.option("--method", type=click.Choice(["grid", "random", "fit"]), default="grid", show_default=True)
+@click.option("--trials", type=click.IntRange(min=1), default=60, show_default=True, help="Trials for grid/random.")
+@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True)
+@click.option("--split", type=click.Choice(["school", "time"]), default="school", show_default=True,
+              help="Fold by school, or by first start_date.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--n-jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Worker threads.")
+@click.option("--encoder", default=config.DEFAULT_ENCODER, show_default=True, help="Text encoder.")
+@click.option("--output", type=click.Path(dir_okay=False), required=True, help="Where to write the chosen weights (JSON).")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), help="Folder for an HTML report with plots.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def tune(schools_path, partners_path, history_path, k, method, trials, folds, split, seed, n_jobs, encoder, output,
+         report_dir, quiet):
+    """Search block weights by cross-validated ndcg@K on past partnerships; write them for --weights."""
+    from matcher.data import read_partners, read_partnerships, read_schools
+    from matcher.model import PartnerMatcher
+    from matcher.persistence import atomic_write
+    from matcher.tune import tune as run_tune
+
+    schools, partners = read_schools(schools_path), read_partners(partners_path)
+    history = read_partnerships(history_path)
+    model = PartnerMatcher(encoder=encoder).fit(schools, partners)
+    n = folds if method == "fit" else min(trials, 10_000) + 1
+    with _progress(n, "tuning", quiet) as bar:
+        result = run_tune(model, history, k=k, method=method, trials=trials, folds=folds, seed=seed, split=split,
+                          n_jobs=n_jobs, progress=bar)
+    click.echo(_tune_table(result))
+    with atomic_write(output, "w") as fh:
+        json.dump(result.weights_file(), fh, indent=2)
+        fh.write("\n")
+    click.echo(f"Chosen weights written to {output} (use: matcher recommend --weights {output} ...)")
+    if report_dir:
+        from matcher.report import write_tune_report
+
+        path, plotted = write_tune_report(result, report_dir)
+        click.echo(f"Report written to {path}")
+        if not plotted:
+            click.echo("Plots need matplotlib: pip install 'matcher[plot]' (the report has the tables).", err=True)
+
+
+def _tune_table(result, top: int = 10) -> str:
+    blocks = list(config.BLOCKS)
+    lines = [f"{result.method} search, {result.folds}-fold cross-validation by {result.objective} "
+             f"(mean ± spread over folds); best {min(top, len(result.trials))} of {len(result.trials)} trials:"]
+    header = f"{'#':>3}  " + "  ".join(f"{b[:8]:>8}" for b in blocks) + f"  {'geo km':>6}  {'mean':>7}  {'± sd':>6}"
+    lines += [header, "-" * len(header)]
+    for i, t in enumerate(result.trials[:top], 1):
+        lines.append(f"{i:>3}  " + "  ".join(f"{t.weights[b]:>8.2f}" for b in blocks)
+                     + f"  {t.geo_length_km:>6g}  {t.mean:>7.4f}  {t.std:>6.4f}")
+    d, b = result.default, result.best
+    lines.append(f"default weights:  {result.objective} {d.mean:.4f} ± {d.std:.4f}")
+    lines.append(f"chosen weights:   {result.objective} {b.mean:.4f} ± {b.std:.4f}  "
+                 + ", ".join(f"{k}={v:.2f}" for k, v in b.weights.items()) + f", geo_length_km={b.geo_length_km:g}")
+    verdict = "larger than" if result.gain > result.gain_std else "NOT larger than"
+    lines.append(f"held-out gain over default (nested CV): {result.gain:+.4f} ± {result.gain_std:.4f} per fold "
+                 f"({verdict} the fold spread)")
+    return "\n".join(lines)
 
 
 @main.command()

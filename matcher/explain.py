@@ -9,6 +9,7 @@ from matcher import config
 from matcher.features import distance_ok, grades_ok
 from matcher.grades import format_grades
 from matcher.text import content_stems
+from matcher.weights import GEO_LENGTH, block_total
 
 if TYPE_CHECKING:
     from matcher.features import SchoolFeatures
@@ -103,9 +104,9 @@ def explain_pair(model: PartnerMatcher, i: int, j: int, weights: dict[str, float
     s = model.schools_.take(slice(i, i + 1))
     score, contrib, dist = model.score_pairs(s, model.partners_, weights)
     ok = model.allowed(s, model.partners_, dist)
-    total = sum(weights.values())
+    total = block_total(weights)
     d = None if np.isnan(dist[0, j]) else float(dist[0, j])
-    sims, _ = block_similarities(s, model.partners_.take(slice(j, j + 1)), model.geo_length_km)
+    sims, _ = block_similarities(s, model.partners_.take(slice(j, j + 1)), weights[GEO_LENGTH])
     blocks = [
         {
             "block": b,

@@ -21,7 +21,7 @@ from matcher.features import (
     quantize,
 )
 from matcher.params import ParamsMixin
-from matcher.weights import check_weights, merge_weights
+from matcher.weights import GEO_LENGTH, block_total, check_weights, merge_weights
 
 
 @dataclass
@@ -170,6 +170,7 @@ class PartnerMatcher(ParamsMixin):
         if not (self.geo_length_km and self.geo_length_km > 0):
             raise MatcherError(f"geo_length_km must be > 0, got {self.geo_length_km!r}")
         self.weights_ = merge_weights(config.DEFAULT_WEIGHTS, check_weights(self.weights or {}))
+        self.weights_.pop(GEO_LENGTH, None)  # the length scale is its own parameter
         start = time.perf_counter()
         schools = _validated(schools, data.validate_schools, "schools")
         partners = _validated(partners, data.validate_partners, "partners")
@@ -269,9 +270,9 @@ class PartnerMatcher(ParamsMixin):
             raise UnknownIdError(kind, str(id_), close) from None
 
     def resolve_weights(self, override: Mapping[str, float] | None = None) -> dict[str, float]:
-        """The model's weights updated by ``override`` (partial mappings allowed)."""
+        """The model's weights (and ``geo_length_km``) updated by ``override`` (partial mappings allowed)."""
         self._check_fitted()
-        return merge_weights(self.weights_, check_weights(override or {}))
+        return merge_weights({**self.weights_, GEO_LENGTH: self.geo_length_km}, check_weights(override or {}))
 
     def need_features(
         self,
@@ -318,8 +319,8 @@ class PartnerMatcher(ParamsMixin):
         self, s: SchoolFeatures, p: PartnerFeatures, weights: Mapping[str, float]
     ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """Scores, weighted block contributions and distances for every pair of a chunk."""
-        sims, dist = block_similarities(s, p, self.geo_length_km)
-        total = sum(weights.values())
+        sims, dist = block_similarities(s, p, weights.get(GEO_LENGTH, self.geo_length_km))
+        total = block_total(weights)
         contrib = {b: (weights[b] / total) * sims[b] for b in config.BLOCKS}
         score = np.zeros(sims["text"].shape, dtype=np.float64)
         for b in config.BLOCKS:

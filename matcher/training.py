@@ -63,7 +63,12 @@ def train_model(
     schools = read_schools(schools_path)
     partners = read_partners(partners_path)
     history = read_partnerships(history_path) if history_path else None
-    model = PartnerMatcher(weights=dict(weights) if weights else None, encoder=encoder).fit(schools, partners, history)
+    from matcher.weights import GEO_LENGTH
+
+    weights = dict(weights or {})
+    geo_length = weights.pop(GEO_LENGTH, config.DEFAULT_GEO_LENGTH_KM)
+    model = PartnerMatcher(weights=weights or None, geo_length_km=geo_length, encoder=encoder)
+    model.fit(schools, partners, history)
     files = {"schools": (schools_path, schools), "partners": (partners_path, partners)}
     if history is not None:
         files["history"] = (history_path, history)

@@ -2,7 +2,8 @@
 
 A weights file is JSON or TOML mapping block names to non-negative numbers,
 for example ``{"text": 0.6, "categories": 0.3, "geo": 0.1}``. Blocks left
-out keep the model's weight.
+out keep the model's weight. It may also set ``geo_length_km`` (> 0), the
+distance at which the geography similarity falls to 1/e.
 """
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from matcher.config import BLOCKS
+
+#: The one setting besides block weights that a weights file may carry.
+GEO_LENGTH = "geo_length_km"
 from matcher.errors import WeightsError
 
 if sys.version_info >= (3, 11):
@@ -46,6 +50,11 @@ def check_weights(weights: Mapping[str, object], source: str = "weights") -> dic
     """
     out: dict[str, float] = {}
     for block, value in weights.items():
+        if block == GEO_LENGTH:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
+                raise WeightsError(f"{source}: {GEO_LENGTH} must be a number > 0, got {value!r}")
+            out[block] = float(value)
+            continue
         if block not in BLOCKS:
             raise WeightsError(f"{source}: unknown block {block!r} (blocks are: {', '.join(BLOCKS)})")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -59,11 +68,18 @@ def check_weights(weights: Mapping[str, object], source: str = "weights") -> dic
 def merge_weights(base: Mapping[str, float], *overrides: Mapping[str, float]) -> dict[str, float]:
     """``base`` updated by each override in turn; every block present; not all zero."""
     merged = {b: float(base.get(b, 0.0)) for b in BLOCKS}
+    if GEO_LENGTH in base:
+        merged[GEO_LENGTH] = float(base[GEO_LENGTH])
     for o in overrides:
         merged.update(o)
-    if sum(merged.values()) <= 0:
+    if block_total(merged) <= 0:
         raise WeightsError("weights: at least one block needs a weight above 0")
     return merged
+
+
+def block_total(weights: Mapping[str, float]) -> float:
+    """Sum of the block weights (the score divides by it)."""
+    return sum(weights[b] for b in BLOCKS)
 
 
 def read_weights_file(path: str | Path) -> dict[str, float]:
@@ -94,8 +110,8 @@ def read_weights_file(path: str | Path) -> dict[str, float]:
                 data = tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise WeightsError(f"{path}: not valid JSON or TOML: {exc}") from None
-    if isinstance(data, dict) and isinstance(data.get("weights"), dict):
-        data = data["weights"]
+    if isinstance(data, dict) and isinstance(data.get("weights"), dict):  # as written by `matcher tune`
+        data = {**data["weights"], **({GEO_LENGTH: data[GEO_LENGTH]} if GEO_LENGTH in data else {})}
     if not isinstance(data, dict):
         raise WeightsError(f"{path}: expected a mapping of block name to weight")
     return check_weights(data, source=str(path))

@@ -1,0 +1,1505 @@
+"""Synthetic schools, partners and partnership history, at any scale.
+
+:func:`generate` makes three tables that follow the project's data contract
+(``schools.csv``, ``partners.csv``, ``partnerships.csv``) and
+:func:`write_dataset` writes them. The data is meant to look like what a
+district coordinator would collect, and to hide a known signal:
+
+* Schools cluster around ~25 real US metro centres (or, with a roster, sit
+  at real school locations) and write their needs as free text built from
+  the taxonomy's phrases; only ~30 % also tag categories, so most rows rely
+  on text tagging, as real data would.
+* Partners cluster around the same places, offer 1-4 categories that fit
+  their type (a clinic offers health, a library literacy ...) and describe
+  them in free text from the partner's side.
+* Partnerships are drawn from a hidden utility (:data:`HIDDEN_UTILITY`):
+  each school picks among its highest-utility *feasible* partners, and a
+  partnership works out (``outcome`` 1) with a probability that rises with
+  utility. Evaluation and tuning should recover this ordering of factors.
+
+Everything is vectorised (text is assembled from pre-built pieces with numpy
+object-array concatenation) and seeded, so the same seed gives byte-identical
+CSVs, and a million rows take seconds. Nothing here hard-codes a taxonomy
+slug: category/type affinities come from matching keywords against whatever
+:func:`matcher.taxonomy.load_taxonomy` returns.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from matcher.config import GRADE_LEVELS, MAX_REPORTED_PROBLEMS
+from matcher.errors import DataError
+from matcher.taxonomy import Category, PartnerType, Taxonomy, load_taxonomy
+
+__all__ = [
+    "Dataset",
+    "HIDDEN_UTILITY",
+    "SCHOOL_COLUMNS",
+    "PARTNER_COLUMNS",
+    "PARTNERSHIP_COLUMNS",
+    "generate",
+    "write_dataset",
+]
+
+# ---------------------------------------------------------------------------
+# Data contract and the hidden signal
+# ---------------------------------------------------------------------------
+
+SCHOOL_COLUMNS: tuple[str, ...] = (
+    "school_id", "name", "needs", "need_categories", "grades", "latitude", "longitude",
+    "enrollment", "frl_pct", "preferred_partner_types",
+)
+PARTNER_COLUMNS: tuple[str, ...] = (
+    "partner_id", "name", "offerings", "partner_type", "offering_categories", "grades",
+    "latitude", "longitude", "service_radius_km", "remote", "capacity",
+)
+PARTNERSHIP_COLUMNS: tuple[str, ...] = ("school_id", "partner_id", "outcome", "start_date")
+
+#: True factor weights used to draw partnerships (``noise`` is the Gumbel scale).
+#: For a feasible pair: utility = categories * category match + grades * grade fit
+#: + geo * exp(-distance_km / GEO_SCALE_KM) + quality * latent partner quality + noise.
+HIDDEN_UTILITY: dict[str, float] = {
+    "categories": 0.50,
+    "geo": 0.25,
+    "quality": 0.15,
+    "grades": 0.10,
+    "noise": 0.10,
+}
+
+#: Length scale of the hidden geo term, in km.
+GEO_SCALE_KM = 15.0
+
+#: Weight of a school's dominant need in the hidden category match (the rest share the remainder).
+DOMINANT_NEED_WEIGHT = 0.6
+
+#: Default partnerships: about this many per school ...
+PARTNERSHIPS_PER_SCHOOL = 10
+#: ... but at most this many per partner on average (a partner cannot serve thousands of schools) ...
+PARTNERSHIPS_PER_PARTNER = 20
+#: ... and never more than this in total (keeps a million-school CSV a sensible size).
+MAX_DEFAULT_PARTNERSHIPS = 2_000_000
+
+#: Partnerships start on or before this date (fixed, so output does not depend on today).
+HISTORY_END = np.datetime64("2025-06-30")
+HISTORY_YEARS = 5
+
+_EARTH_RADIUS_KM = 6371.0088
+_KM_PER_DEG = 111.32
+
+# ---------------------------------------------------------------------------
+# Built-in geography and names
+# ---------------------------------------------------------------------------
+
+# (city, latitude, longitude, relative size, typical spread in km)
+_METROS: tuple[tuple[str, float, float, float, float], ...] = (
+    ("New York", 40.7128, -74.0060, 19.5, 18.0),
+    ("Los Angeles", 34.0522, -118.2437, 13.0, 18.0),
+    ("Chicago", 41.8781, -87.6298, 9.4, 16.0),
+    ("Dallas", 32.7767, -96.7970, 7.6, 16.0),
+    ("Houston", 29.7604, -95.3698, 7.1, 16.0),
+    ("Washington", 38.9072, -77.0369, 6.3, 14.0),
+    ("Philadelphia", 39.9526, -75.1652, 6.2, 14.0),
+    ("Miami", 25.7617, -80.1918, 6.1, 14.0),
+    ("Atlanta", 33.7490, -84.3880, 6.1, 16.0),
+    ("Boston", 42.3601, -71.0589, 4.9, 12.0),
+    ("Phoenix", 33.4484, -112.0740, 4.9, 15.0),
+    ("San Francisco", 37.7749, -122.4194, 4.7, 13.0),
+    ("Detroit", 42.3314, -83.0458, 4.3, 13.0),
+    ("Seattle", 47.6062, -122.3321, 4.0, 12.0),
+    ("Minneapolis", 44.9778, -93.2650, 3.7, 12.0),
+    ("San Diego", 32.7157, -117.1611, 3.3, 11.0),
+    ("Tampa", 27.9506, -82.4572, 3.2, 12.0),
+    ("Denver", 39.7392, -104.9903, 3.0, 11.0),
+    ("St. Louis", 38.6270, -90.1994, 2.8, 11.0),
+    ("Baltimore", 39.2904, -76.6122, 2.8, 10.0),
+    ("Orlando", 28.5384, -81.3789, 2.7, 11.0),
+    ("Charlotte", 35.2271, -80.8431, 2.7, 11.0),
+    ("San Antonio", 29.4241, -98.4936, 2.6, 11.0),
+    ("Portland", 45.5152, -122.6784, 2.5, 10.0),
+    ("Las Vegas", 36.1699, -115.1398, 2.3, 9.0),
+    ("Kansas City", 39.0997, -94.5786, 2.2, 10.0),
+    ("Nashville", 36.1627, -86.7816, 2.0, 10.0),
+    ("Cleveland", 41.4993, -81.6944, 2.0, 9.0),
+    ("Albuquerque", 35.0844, -106.6504, 0.9, 7.0),
+)
+
+_PLACE_A = (
+    "Oak", "Cedar", "Maple", "Pine", "Willow", "River", "Lake", "Spring", "Sunny", "Green",
+    "Fair", "Clear", "Rock", "Stone", "Brook", "Elm", "Ash", "Bay", "Palm", "Meadow",
+    "Harbor", "Silver", "Golden", "Red", "Blue", "Glen", "Fox", "Eagle", "Hawk", "Deer",
+    "Mill", "Bridge", "Cypress", "Magnolia", "Laurel", "Birch", "Hickory", "Sycamore",
+    "Aspen", "Highland", "North", "South", "East", "West", "Pleasant", "Mountain", "Prairie",
+)
+_PLACE_B = (
+    "wood", "view", "dale", "side", "field", "crest", " Ridge", " Valley", "brook", " Park",
+    " Hills", " Grove", " Heights", " Springs", " Creek", " Point", " Meadows", "ton",
+    "mont", " Lake", " Gardens", " Terrace", " Landing", " Forest", " Crossing",
+)
+_PEOPLE = (
+    "Lincoln", "Washington", "Jefferson", "Roosevelt", "Kennedy", "Franklin", "Madison",
+    "Jackson", "Adams", "Carver", "Douglass", "Tubman", "Hamilton", "Monroe", "Garfield",
+    "Whitman", "Edison", "Dr. Martin Luther King Jr.", "Thurgood Marshall", "Rosa Parks",
+    "Sally Ride", "Cesar Chavez", "Mary McLeod Bethune", "Booker T. Washington",
+    "Sojourner Truth", "Amelia Earhart", "Jackie Robinson", "Roberto Clemente",
+    "Sandra Day O'Connor", "Ellen Ochoa", "Frederick Douglass", "John Glenn",
+    "Eleanor Roosevelt", "Helen Keller", "Langston Hughes", "Maya Angelou", "Dolores Huerta",
+    "Barbara Jordan", "Katherine Johnson", "Mae Jemison", "Ruby Bridges", "Daniel Inouye",
+)
+_SURNAMES = (
+    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
+    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor",
+    "Moore", "Martin", "Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark",
+    "Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright", "Scott",
+    "Torres", "Nguyen", "Hill", "Flores", "Green", "Nelson", "Baker", "Hall", "Rivera",
+    "Campbell", "Mitchell", "Carter", "Roberts", "Patel", "Kim", "Chen", "Okafor", "Cohen",
+    "O'Brien", "Yamamoto", "Haddad", "Kowalski", "Novak", "Singh", "Okoye",
+)
+_SAINTS = ("Mary", "Joseph", "Anne", "Francis", "Luke", "Paul", "Catherine", "Vincent", "Monica")
+
+_LEVEL_WORDS = ("elementary", "middle school", "high school", "K-8", "secondary", "K-12")
+# Synthetic school mix; K-12 schools only come from a roster.
+_LEVEL_MIX = (0.55, 0.20, 0.17, 0.05, 0.03, 0.0)
+_LEVEL_GRADES: tuple[tuple[tuple[str, float], ...], ...] = (
+    (("K-5", 0.55), ("PK-5", 0.25), ("K-6", 0.07), ("K-4", 0.05), ("PK-4", 0.03),
+     ("PK-6", 0.03), ("K-2", 0.01), ("3-5", 0.01)),
+    (("6-8", 0.80), ("7-8", 0.08), ("5-8", 0.07), ("7-9", 0.05)),
+    (("9-12", 0.93), ("10-12", 0.04), ("8-12", 0.03)),
+    (("K-8", 0.70), ("PK-8", 0.30)),
+    (("6-12", 0.85), ("7-12", 0.15)),
+    (("K-12", 0.70), ("PK-12", 0.30)),
+)
+_LEVEL_SUFFIXES: tuple[tuple[str, ...], ...] = (
+    ("Elementary School",) * 5 + ("Elementary",) * 3
+    + ("Primary School", "Academy", "Community School", "Magnet Elementary"),
+    ("Middle School",) * 6 + ("Junior High School", "Academy", "STEM Academy", "Middle Academy"),
+    ("High School",) * 7 + ("Senior High School", "Academy", "Preparatory Academy",
+                            "Early College High School", "Career and Technical High School"),
+    ("K-8", "K-8 School", "K-8 Academy", "Academy", "Charter School"),
+    ("Academy", "Secondary School", "Preparatory School", "Collegiate Academy", "6-12 School"),
+    ("Academy", "School", "Charter School", "Community School"),
+)
+# (median enrollment, log-sd) per level
+_LEVEL_ENROLLMENT = ((500, 0.35), (750, 0.35), (1400, 0.45), (650, 0.40), (500, 0.50), (600, 0.50))
+
+# Partner grade bands: often wide, sometimes narrow.
+_PARTNER_GRADES: tuple[tuple[str, float], ...] = (
+    ("K-12", 0.30), ("PK-12", 0.10), ("9-12", 0.13), ("6-12", 0.10), ("K-5", 0.08),
+    ("K-8", 0.07), ("PK-5", 0.05), ("6-8", 0.05), ("3-8", 0.03), ("K-2", 0.03),
+    ("11-12", 0.02), ("PK-2", 0.02), ("3-5", 0.02),
+)
+_RADII_KM = (5, 10, 15, 20, 25, 30, 40, 50, 60, 75, 80)
+_RADII_P = (0.05, 0.14, 0.14, 0.16, 0.14, 0.12, 0.08, 0.07, 0.04, 0.03, 0.03)
+
+
+@dataclass(frozen=True)
+class _Profile:
+    """How one kind of partner type behaves: what it offers, what it is called, who it serves."""
+
+    key: str
+    type_words: tuple[str, ...]      # found in a type's slug/label/aliases
+    category_words: tuple[str, ...]  # found in a category's slug/label/short/description
+    names: tuple[str, ...]
+    weight: float
+    grades: tuple[tuple[str, float], ...] = _PARTNER_GRADES
+    avoid: tuple[str, ...] = ()      # categories with these words do not fit, despite a keyword
+
+
+# First match wins, so specific kinds (library, university) come before broad ones (government).
+# A type is matched on its slug and label first, and on its aliases only if those match nothing
+# (aliases are broad: a nonprofit's may list "ymca", a government's "parks and recreation").
+_PROFILES: tuple[_Profile, ...] = (
+    _Profile(
+        "library", ("librar",),
+        ("literacy", "reading", "book", "digital", "internet", "homework"),
+        ("{city} Public Library", "{place} Branch Library", "{city} Library System",
+         "{place} Library"), 0.5, avoid=("financial", "money")),
+    _Profile(
+        "higher_education", ("universit", "college", "higher", "postsecondary", "academ"),
+        ("college", "research", "teacher", "professional development", "dual enrollment",
+         "science", "engineering", "mentor", "computer science"),
+        ("{place} State University", "{place} Community College", "University of {city}",
+         "{place} Technical College", "{surname} College", "{city} State University"), 0.6,
+        (("9-12", 0.35), ("6-12", 0.15), ("K-12", 0.20), ("11-12", 0.15), ("PK-12", 0.05),
+         ("K-8", 0.05), ("6-8", 0.05))),
+    _Profile(
+        "health", ("health", "clinic", "hospital", "medical"),
+        ("health", "medical", "dental", "vision", "mental", "counsel", "wellness", "substance"),
+        ("{place} Health Clinic", "{place} Community Health Center", "{surname} Pediatrics",
+         "{city} Children's Hospital", "{place} Family Dental", "{place} Behavioral Health",
+         "{place} Wellness Center"), 0.9),
+    _Profile(
+        "cultural", ("museum", "cultur", "arts", "theater", "theatre", "zoo", "orchestra"),
+        ("art", "music", "theater", "theatre", "performing", "visual", "field trip", "museum",
+         "cultur", "history", "dance"),
+        ("{place} Children's Museum", "{city} Symphony Orchestra", "{place} Science Center",
+         "{city} Museum of Art", "{city} Zoo", "{place} Theater Company", "{place} Arts Council",
+         "{city} History Museum"), 0.7),
+    _Profile(
+        "foundation", ("foundation", "philanthrop", "funder", "grantmak"),
+        ("fund", "grant", "scholarship", "donation", "supplies"),
+        ("{place} Community Foundation", "{surname} Family Foundation", "{city} Education Fund",
+         "{place} Youth Fund", "{surname} Charitable Trust"), 0.5),
+    _Profile(
+        "business", ("business", "company", "corporat", "employer", "firm", "industry"),
+        ("career", "internship", "work-based", "job", "equipment", "financial", "workforce",
+         "technology", "entrepreneur", "business", "industry"),
+        ("{surname} & Co. Engineering", "{place} Credit Union", "{surname} Technologies",
+         "{place} Builders Inc.", "{surname} & {surname2} LLP", "{city} Regional Bank",
+         "{place} Software", "{surname} Manufacturing", "{place} Grocers"), 1.6),
+    _Profile(
+        "community", ("community", "faith", "church", "religio", "congregation", "civic",
+                      "neighborhood", "grassroots"),
+        ("food", "cloth", "basic need", "mentor", "family", "volunteer", "hunger", "english",
+         "after-school", "after school", "youth"),
+        ("{place} Community Church", "{place} Interfaith Council", "St. {saint} Parish",
+         "{place} Rotary Club", "{city} Lions Club", "{place} Neighborhood Association",
+         "{place} Community Center", "{place} Kiwanis Club", "{place} PTA"), 0.9),
+    _Profile(
+        "youth", ("youth", "club", "sport", "recreation", "ymca", "scout"),
+        ("sport", "athlet", "recreation", "after-school", "after school", "summer", "outdoor",
+         "mentor", "leadership"),
+        ("{place} YMCA", "{city} Youth Soccer League", "{place} Recreation Center",
+         "{place} Scouts Council", "Boys & Girls Club of {city}"), 0.6),
+    _Profile(
+        "government", ("government", "agency", "municipal", "city", "county", "public", "state"),
+        ("civic", "facilit", "basic need", "housing", "transport", "safety", "food",
+         "attendance", "environment", "sport", "recreation"),
+        ("{place} Parks Department", "{city} Office of Youth Services",
+         "{place} County Extension Office", "{city} Fire Department",
+         "{city} Police Athletic League", "{city} Housing Authority", "{city} Public Works"), 0.8),
+    _Profile(
+        "volunteer", ("volunteer", "individual", "parent", "retire"),
+        ("tutor", "mentor", "reading", "volunteer", "literacy"),
+        ("{place} Volunteer Corps", "{city} Retired Teachers Association",
+         "{place} Parent Network", "{surname} Volunteer Group"), 0.5, avoid=("financial", "money")),
+    _Profile(
+        "nonprofit", ("nonprofit", "non-profit", "non profit", "charit", "ngo"),
+        ("mentor", "tutor", "after-school", "after school", "family", "food", "enrichment",
+         "youth", "literacy", "basic need", "english"),
+        ("{surname} Tutoring Collective", "{place} Youth Alliance", "{place} Mentoring Network",
+         "{place} Food Bank", "{city} Reads", "{place} Family Resource Center",
+         "Friends of {place}", "{place} Learning Project"), 1.8),
+)
+_FALLBACK_PROFILE = _Profile(
+    "other", (), (), ("{place} {label}", "{city} {label} Network", "{surname} {label} Group"), 0.5)
+
+# Keywords that make a need more common at some school levels (elementary ... K-12) ...
+_LEVEL_NEED_WORDS: tuple[tuple[str, ...], ...] = (
+    ("early", "literacy", "reading", "kindergarten", "phonics", "pre-k", "play"),
+    ("mentor", "after-school", "after school", "stem", "transition", "bully"),
+    ("college", "career", "dual", "internship", "job", "graduation", "credit", "workforce",
+     "financial", "scholarship"),
+    ("literacy", "reading", "mentor", "after-school", "after school"),
+    ("college", "career", "dual", "internship", "graduation", "mentor"),
+    (),
+)
+# ... and keywords of basic needs, more common where many students are low-income.
+_POVERTY_NEED_WORDS = ("food", "nutrition", "hunger", "meal", "cloth", "housing", "homeless",
+                       "basic need", "uniform", "hygiene", "transport")
+
+# ---------------------------------------------------------------------------
+# Text templates ({P} = capitalised phrase)
+# ---------------------------------------------------------------------------
+
+_NEED_MAIN = (
+    "Our students struggle with {p}.",
+    "We are looking for help with {p} and {q}.",
+    "Many families have asked about {p}.",
+    "We need support with {p}.",
+    "Our biggest need right now is {p}.",
+    "We are seeking a partner who can help with {p}.",
+    "{P} is our top priority this year.",
+    "Looking for {p} for our {g} students.",
+    "We would love a partner for {p}, especially {q}.",
+    "Can anyone help with {p}?",
+    "{P} and {q} are urgent needs for our {lvl} students.",
+    "Our teachers keep seeing the need for {p}.",
+    "Priority: {p}.",
+    "We have no budget for {p} and would welcome help.",
+    "Parents keep asking us about {p}.",
+    "Need: {p}, {q}.",
+    "Our {lvl} students would benefit from {p}.",
+    "Staff have identified {p} as a major gap.",
+)
+_NEED_MORE = (
+    "We are also looking for {p}.",
+    "Our counselors mention {p} often.",
+    "Help with {q} would make a big difference.",
+    "{P} remains a challenge.",
+)
+_NEED_SECONDARY = (
+    "We could also use help with {p}.",
+    "Secondary need: {p}.",
+    "Another priority is {p}.",
+    "Some families have asked about {p} as well.",
+    "Support with {p} would also help.",
+    "Also interested in {p}.",
+    "In addition, {p}.",
+    "{P} would be a bonus.",
+    "Teachers also mentioned {p}.",
+)
+_NEED_CONTEXT = (
+    "We are a Title I school serving {n} students.",
+    "{name} serves {n} students in grades {g}.",
+    "About {frl}% of our students qualify for free or reduced-price lunch.",
+    "Our school community is diverse and growing.",
+    "We are a neighborhood school in {city}.",
+    "Our staff is small but dedicated.",
+    "Many of our students are English language learners.",
+    "We are a small campus with big goals.",
+    "Our PTA is active but stretched thin.",
+    "We serve {n} {lvl} students in {city}.",
+    "Enrollment has grown every year since we opened.",
+)
+_NEED_CLOSING = (
+    "Thank you!",
+    "Please reach out to our front office.",
+    "Any help is appreciated.",
+    "We can host sessions after school.",
+    "Contact our principal to learn more.",
+    "We are flexible on scheduling.",
+)
+_OFFER_MAIN = (
+    "We offer {p} for {g} students.",
+    "Volunteers provide {p} at schools and community sites.",
+    "Our team runs {p} programs year-round.",
+    "We provide {p} and {q}.",
+    "{P} is at the heart of what we do.",
+    "Our staff delivers {p} on campus or online.",
+    "Free {p} for schools in {city}.",
+    "We specialize in {p}.",
+    "Programs include {p} and {q}.",
+    "We partner with schools on {p}.",
+    "Offering {p} to students and families.",
+    "Services: {p}, {q}.",
+    "We bring {p} to {g} classrooms.",
+    "Trained volunteers help with {p}.",
+)
+_OFFER_SECONDARY = (
+    "We also offer {p}.",
+    "Additional services: {p}.",
+    "We can also help with {p}.",
+    "Our volunteers also support {p}.",
+    "Ask us about {p}.",
+    "{P} is available on request.",
+    "Some sites also provide {p}.",
+)
+_OFFER_CONTEXT = (
+    "{name} has served {city} since {year}.",
+    "Our mission is to help every child thrive.",
+    "We are a {label} based in {city}.",
+    "Founded in {year}, we work with local schools and families.",
+    "We believe strong communities build strong schools.",
+    "Our staff and volunteers reflect the communities we serve.",
+    "We serve students in grades {g}.",
+    "We have worked with schools across {city} for years.",
+)
+_OFFER_CLOSING = (
+    "Contact us to schedule a visit.",
+    "Email us to get started.",
+    "Space is limited.",
+    "Sessions are available online.",
+    "We welcome new school partners.",
+)
+_SLOT = re.compile(r"\{(\w+)\}")
+
+# ---------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Dataset:
+    """The three generated tables, in the data contract's column order.
+
+    Attributes
+    ----------
+    schools : pandas.DataFrame
+        Columns :data:`SCHOOL_COLUMNS`.
+    partners : pandas.DataFrame
+        Columns :data:`PARTNER_COLUMNS`.
+    partnerships : pandas.DataFrame
+        Columns :data:`PARTNERSHIP_COLUMNS`, sorted by ``start_date``.
+    """
+
+    schools: pd.DataFrame
+    partners: pd.DataFrame
+    partnerships: pd.DataFrame
+
+    def __repr__(self) -> str:  # the default would print three whole tables
+        return (f"Dataset(schools={len(self.schools)}, partners={len(self.partners)}, "
+                f"partnerships={len(self.partnerships)})")
+
+
+def generate(
+    n_schools: int,
+    n_partners: int,
+    seed: int = 0,
+    roster: str | Path | None = None,
+    n_partnerships: int | None = None,
+    *,
+    taxonomy: Taxonomy | None = None,
+) -> Dataset:
+    """Generate synthetic schools, partners and partnership history.
+
+    Parameters
+    ----------
+    n_schools, n_partners : int
+        Table sizes (exact; 0 gives an empty table with the right columns).
+    seed : int, default 0
+        Seed; the same seed (and roster and taxonomy) gives identical tables.
+        Without a roster, schools and partners sit around the largest US metros,
+        about one metro per 100 rows of the smaller table (3 to 29), so small
+        samples still have partners to choose from nearby. Beyond that, schools
+        do not depend on ``n_partners`` and partners not on ``n_schools``.
+    roster : str or Path, optional
+        CSV of real schools (columns ``name, city, latitude, longitude, level,
+        enrollment, st_grade, end_grade``, as in the NCES-based Florida file).
+        Schools then take real names, locations, grade spans and enrollment
+        (rows are reused with a numeric name suffix and a small location jitter
+        when ``n_schools`` exceeds the roster), and partners cluster around
+        the roster's locations instead of the built-in metros.
+    n_partnerships : int, optional
+        Partnerships to draw. Default: about 10 per school, at most 20 per
+        partner and 2,000,000 in all. Fewer are drawn only when schools do
+        not have enough feasible partners.
+    taxonomy : Taxonomy, optional
+        Categories and partner types to use; default :func:`load_taxonomy`.
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    ValueError
+        A negative size.
+    DataError
+        A roster that is missing, unreadable, lacks a column or has bad values.
+
+    Examples
+    --------
+    >>> data = generate(30, 20, seed=1)
+    >>> len(data.schools), len(data.partners)
+    (30, 20)
+    >>> data.schools["school_id"].iloc[0]
+    'S000001'
+    >>> set(data.partnerships["outcome"]) <= {0, 1}
+    True
+    """
+    for name, value in (("n_schools", n_schools), ("n_partners", n_partners)):
+        if int(value) != value or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    if n_partnerships is not None and (int(n_partnerships) != n_partnerships or n_partnerships < 0):
+        raise ValueError(f"n_partnerships must be a non-negative integer, got {n_partnerships!r}")
+    n_schools, n_partners = int(n_schools), int(n_partners)
+    tax = taxonomy if taxonomy is not None else load_taxonomy()
+    if not tax.categories or not tax.partner_types:
+        raise ValueError("the taxonomy needs at least one category and one partner type")
+    ros = _load_roster(Path(roster)) if roster is not None else None
+
+    # Independent streams, so schools do not change when only n_partners does (and vice versa).
+    seq = np.random.SeedSequence(int(seed))
+    pop_rng, school_rng, partner_rng, link_rng = (np.random.default_rng(s) for s in seq.spawn(4))
+
+    world = _World.build(tax, pop_rng)
+    n_metros = _metro_count(n_schools, n_partners)
+    schools, s_truth = _make_schools(n_schools, world, ros, n_metros, school_rng)
+    partners, p_truth = _make_partners(n_partners, world, ros, n_metros, partner_rng)
+    if n_partnerships is None:
+        n_partnerships = _default_partnerships(n_schools, n_partners)
+    links = _draw_partnerships(s_truth, p_truth, int(n_partnerships), link_rng)
+    partnerships = pd.DataFrame({
+        "school_id": schools["school_id"].to_numpy()[links.school],
+        "partner_id": partners["partner_id"].to_numpy()[links.partner],
+        "outcome": links.outcome,
+        "start_date": links.start_date,
+    }, columns=list(PARTNERSHIP_COLUMNS))
+    return Dataset(schools=schools, partners=partners, partnerships=partnerships)
+
+
+def write_dataset(data: Dataset, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``schools.csv``, ``partners.csv`` and ``partnerships.csv`` atomically.
+
+    Each file is first written to a temporary file in ``out_dir`` and then
+    moved into place with :func:`os.replace`, so a reader never sees a
+    half-written file and an interrupted run leaves the old files intact.
+
+    Parameters
+    ----------
+    data : Dataset
+    out_dir : str or Path
+        Created (with parents) if missing.
+
+    Returns
+    -------
+    dict of str to Path
+        ``{"schools": ..., "partners": ..., "partnerships": ...}``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> paths = write_dataset(generate(5, 5), tempfile.mkdtemp())
+    >>> sorted(p.name for p in paths.values())
+    ['partners.csv', 'partnerships.csv', 'schools.csv']
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = {
+        "schools": _for_csv(data.schools),
+        "partners": _for_csv(data.partners),
+        "partnerships": _for_csv(data.partnerships),
+    }
+    # Write every temp file before replacing any, so the three files change together
+    # as closely as the filesystem allows.
+    temps: dict[str, Path] = {}
+    try:
+        for key, frame in tables.items():
+            # Not mkstemp: its 0600 mode would survive os.replace; "x" mode honours the umask.
+            tmp = out / f".{key}.csv.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+            temps[key] = tmp
+            with open(tmp, "x", encoding="utf-8", newline="") as fh:
+                frame.to_csv(fh, index=False, lineterminator="\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        paths: dict[str, Path] = {}
+        for key, tmp in temps.items():
+            paths[key] = out / f"{key}.csv"
+            os.replace(tmp, paths[key])
+        return paths
+    finally:
+        for tmp in temps.values():
+            if tmp.exists():
+                tmp.unlink()
+
+
+# ---------------------------------------------------------------------------
+# Taxonomy-derived world: popularity, type <-> category affinities, phrases
+# ---------------------------------------------------------------------------
+
+
+def _words_hit(text: str, words: tuple[str, ...]) -> bool:
+    """True if any word starts a word in ``text``."""
+    return any(re.search(r"(?<![a-z])" + re.escape(w), text) for w in words)
+
+
+def _category_name(cat: Category) -> str:
+    """Lower-case slug, label and short name of a category (what it is *called*)."""
+    return " ".join((cat.slug.replace("_", " "), cat.label, cat.short)).lower()
+
+
+def _keyword_mask(tax: Taxonomy, words: tuple[str, ...]) -> np.ndarray:
+    """Boolean per category: does any keyword occur in its name."""
+    return np.array([_words_hit(_category_name(c), words) for c in tax.categories], dtype=bool)
+
+
+def _keyword_score(tax: Taxonomy, words: tuple[str, ...]) -> np.ndarray:
+    """Per category: distinct keywords in its name, plus a little for those only in its description."""
+    out = np.zeros(len(tax.categories))
+    for i, c in enumerate(tax.categories):
+        name, desc = _category_name(c), c.description.lower()
+        for w in words:
+            # Descriptions list many examples ("assistive technology"), so they count less.
+            out[i] += 1.0 if _words_hit(name, (w,)) else 0.2 if _words_hit(desc, (w,)) else 0.0
+    return out
+
+
+def _profile_for(ptype: PartnerType) -> _Profile:
+    """The profile of a partner type: by slug and label, else by aliases, else the fallback."""
+    for texts in ((ptype.slug.replace("_", " "), ptype.label), ptype.aliases):
+        text = " ".join(texts).lower()
+        for prof in _PROFILES:
+            if _words_hit(text, prof.type_words):
+                return prof
+    return _FALLBACK_PROFILE
+
+
+@dataclass
+class _World:
+    """Everything derived from the taxonomy once per call."""
+
+    tax: Taxonomy
+    n_cat: int
+    popularity: np.ndarray             # (K,) demand popularity of each category
+    type_profiles: tuple[_Profile, ...]
+    type_weight: np.ndarray            # (T,) how common each partner type is
+    type_cat: np.ndarray               # (T, K) category distribution of each type's offers
+    cat_type_cdf: np.ndarray           # (K, T) cumulative P(type | need), for preferred types
+    phrases: np.ndarray                # all phrases, object array
+    phrases_cap: np.ndarray            # same, first letter upper-cased
+    phrase_start: np.ndarray           # (K,) offset of each category's phrases
+    phrase_count: np.ndarray           # (K,)
+    slug: np.ndarray                   # (K+1,) slugs, "" at index K (= no category)
+    slug_sep: np.ndarray               # (K+1,) ";slug", "" at index K
+    level_boost: np.ndarray            # (levels, K) multiplicative boost
+    poverty_boost: np.ndarray          # (K,)
+
+    @classmethod
+    def build(cls, tax: Taxonomy, rng: np.random.Generator) -> _World:
+        """Derive popularity, affinities and phrase tables from the taxonomy."""
+        K, T = len(tax.categories), len(tax.partner_types)
+        # Some needs are far more common than others; the spread is seeded.
+        popularity = rng.gamma(1.5, 1.0, K) + 0.05
+        popularity /= popularity.sum()
+
+        profiles = [_profile_for(t) for t in tax.partner_types]
+        type_weight = np.array([p.weight for p in profiles])
+        type_weight /= type_weight.sum()
+        type_cat = np.empty((T, K))
+        for i, prof in enumerate(profiles):
+            fit = _keyword_score(tax, prof.category_words)
+            if prof.avoid:
+                fit[_keyword_mask(tax, prof.avoid)] = 0
+            # A type mostly offers what fits it (the more keywords, the better the fit),
+            # but anyone may offer anything.
+            type_cat[i] = np.sqrt(popularity) * (1.0 + 15.0 * np.minimum(fit, 1.5))
+            type_cat[i] /= type_cat[i].sum()
+        # P(type | need) for schools that state preferred partner types.
+        joint = type_cat * type_weight[:, None]
+        p_type_given_cat = (joint / joint.sum(axis=0, keepdims=True)).T
+        cat_type_cdf = np.cumsum(p_type_given_cat, axis=1)
+        cat_type_cdf[:, -1] = 1.0
+
+        lists = [c.phrases if c.phrases else (c.short.lower(),) for c in tax.categories]
+        phrases = np.array([p for ps in lists for p in ps], dtype=object)
+        counts = np.array([len(ps) for ps in lists])
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        slugs = [c.slug for c in tax.categories]
+        # "Financial literacy" is not an early-reading need, whatever the word "literacy" says.
+        money = _keyword_mask(tax, ("financial", "money"))
+        level_boost = np.stack([np.where(_keyword_mask(tax, w) & ~(money & (lv != 2)), 3.0, 1.0)
+                                for lv, w in enumerate(_LEVEL_NEED_WORDS)])
+        poverty_boost = np.where(_keyword_mask(tax, _POVERTY_NEED_WORDS), 1.0, 0.0)
+        return cls(
+            tax=tax, n_cat=K, popularity=popularity, type_profiles=tuple(profiles),
+            type_weight=type_weight, type_cat=type_cat, cat_type_cdf=cat_type_cdf,
+            phrases=phrases,
+            phrases_cap=np.array([p[:1].upper() + p[1:] for p in phrases], dtype=object),
+            phrase_start=starts, phrase_count=counts,
+            slug=np.array(slugs + [""], dtype=object),
+            slug_sep=np.array([";" + s for s in slugs] + [""], dtype=object),
+            level_boost=level_boost, poverty_boost=poverty_boost,
+        )
+
+
+# ---------------------------------------------------------------------------
+# Roster
+# ---------------------------------------------------------------------------
+
+_ROSTER_COLUMNS = ("name", "city", "latitude", "longitude", "level", "enrollment",
+                   "st_grade", "end_grade")
+_ROSTER_GRADES = {"PK": 0, "KG": 1, "K": 1, **{f"{g:02d}": g + 1 for g in range(1, 13)},
+                  **{str(g): g + 1 for g in range(1, 13)}}
+_ROSTER_LEVEL_BAND = {"ELEMENTARY": (1, 6), "MIDDLE": (7, 9), "HIGH": (10, 13),
+                      "PREKINDERGARTEN": (0, 0), "SECONDARY": (7, 13)}
+
+
+@dataclass
+class _Roster:
+    """Parsed roster rows."""
+
+    name: np.ndarray
+    city: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    enrollment: np.ndarray  # float, NaN = not reported
+
+
+def _load_roster(path: Path) -> _Roster:
+    """Read and check a roster CSV; DataError naming the file on any problem."""
+    if not path.is_file():
+        raise DataError([f"{path}: roster file not found"])
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        raise DataError([f"{path}: cannot read roster as CSV ({exc})"]) from None
+    raw.columns = [str(c).strip().lower() for c in raw.columns]
+    missing = [c for c in _ROSTER_COLUMNS if c not in raw.columns]
+    if missing:
+        raise DataError([f"{path}: missing column '{c}'" for c in missing])
+    if raw.empty:
+        raise DataError([f"{path}: roster has no rows"])
+
+    problems: list[str] = []
+    lat = pd.to_numeric(raw["latitude"].str.strip(), errors="coerce").to_numpy(float)
+    lon = pd.to_numeric(raw["longitude"].str.strip(), errors="coerce").to_numpy(float)
+    names = raw["name"].str.strip().to_numpy(dtype=object)
+    for col, vals, limit in (("latitude", lat, 90.0), ("longitude", lon, 180.0)):
+        for i in np.flatnonzero(~(np.abs(vals) <= limit)):
+            problems.append(f"{path}: row {i + 2}, column {col}: "
+                            f"{raw[col].iloc[i]!r} is not a valid {col}")
+    for i in np.flatnonzero(names == ""):
+        problems.append(f"{path}: row {i + 2}, column name: empty school name")
+    if problems:
+        problems.sort(key=lambda p: int(re.search(r"row (\d+)", p).group(1)))
+        extra = len(problems) - MAX_REPORTED_PROBLEMS
+        problems = problems[:MAX_REPORTED_PROBLEMS] + ([f"... and {extra} more"] if extra > 0 else [])
+        raise DataError(problems)
+
+    # Grades: real codes where given; otherwise (``M`` or junk) from the level, else K-12.
+    st = raw["st_grade"].str.strip().str.upper().map(_ROSTER_GRADES)
+    en = raw["end_grade"].str.strip().str.upper().map(_ROSTER_GRADES)
+    level = raw["level"].str.strip().str.upper()
+    fb_lo = level.map(lambda v: _ROSTER_LEVEL_BAND.get(v, (1, 13))[0])
+    fb_hi = level.map(lambda v: _ROSTER_LEVEL_BAND.get(v, (1, 13))[1])
+    ok = st.notna() & en.notna() & (st <= en)
+    lo = np.where(ok, st, fb_lo).astype(np.int8)
+    hi = np.where(ok, en, fb_hi).astype(np.int8)
+    enroll = pd.to_numeric(raw["enrollment"].str.strip(), errors="coerce").to_numpy(float)
+    enroll[~(enroll > 0)] = np.nan  # -999 and 0 mean "not reported"
+    city = raw["city"].str.strip().str.title().to_numpy(dtype=object)
+    return _Roster(name=names, city=city, lat=lat, lon=lon, lo=lo, hi=hi, enrollment=enroll)
+
+
+# ---------------------------------------------------------------------------
+# Small vectorised helpers
+# ---------------------------------------------------------------------------
+
+
+def _pick(rng: np.random.Generator, table: tuple[str, ...], n: int) -> np.ndarray:
+    """n random items of ``table`` as an object array."""
+    arr = np.empty(len(table), dtype=object)
+    arr[:] = list(table)
+    return arr[rng.integers(0, len(table), n)]
+
+
+def _weighted(pairs: tuple[tuple[str, float], ...]) -> tuple[list[str], np.ndarray]:
+    """Split (value, weight) pairs into values and normalised probabilities."""
+    vals = [v for v, _ in pairs]
+    p = np.array([w for _, w in pairs], dtype=float)
+    return vals, p / p.sum()
+
+
+def _grade_index(code: str) -> int:
+    """Position of a grade code ("PK", "K", "1".."12") in GRADE_LEVELS."""
+    return GRADE_LEVELS.index(code)
+
+
+def _parse_band(band: str) -> tuple[int, int]:
+    """("K-5") -> (1, 6) as GRADE_LEVELS positions."""
+    lo, _, hi = band.partition("-")
+    return _grade_index(lo), _grade_index(hi or lo)
+
+
+def _band_text(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Grade band strings ("K-5", or "PK" for a single grade) from positions."""
+    labels = np.array(GRADE_LEVELS, dtype=object)
+    return np.where(lo == hi, labels[lo], labels[lo] + "-" + labels[hi])
+
+
+def _draw_bands(rng: np.random.Generator, pairs: tuple[tuple[str, float], ...],
+                n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n grade bands drawn from (band, weight) pairs, as lo/hi positions."""
+    vals, p = _weighted(pairs)
+    parsed = np.array([_parse_band(v) for v in vals], dtype=np.int8)
+    which = rng.choice(len(vals), size=n, p=p)
+    return parsed[which, 0], parsed[which, 1]
+
+
+def _level_of(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """School level (index into _LEVEL_WORDS) implied by a grade band."""
+    return np.select(
+        [hi <= 7, lo >= 9, (lo >= 5) & (hi <= 10), (lo <= 4) & (hi <= 10), lo >= 5],
+        [0, 2, 1, 3, 4], default=5).astype(np.int8)
+
+
+def _scatter(rng: np.random.Generator, lat0: np.ndarray, lon0: np.ndarray, sigma_km: np.ndarray,
+             max_km: float) -> tuple[np.ndarray, np.ndarray]:
+    """Scatter points around centres: Gaussian with a heavier tail, clipped at max_km."""
+    n = len(lat0)
+    sigma = sigma_km * np.where(rng.random(n) < 0.2, 2.2, 1.0)  # some suburbs sprawl further
+    dx, dy = rng.normal(size=(2, n)) * sigma
+    r = np.hypot(dx, dy)
+    scale = np.minimum(1.0, max_km / np.maximum(r, 1e-9))
+    lat = lat0 + dy * scale / _KM_PER_DEG
+    lon = lon0 + dx * scale / (_KM_PER_DEG * np.cos(np.radians(lat0)))
+    return np.round(lat, 5), np.round(lon, 5)
+
+
+def _ids(prefix: str, n: int) -> np.ndarray:
+    """Zero-padded ids ("S000001"), at least six digits."""
+    width = max(6, len(str(n)))
+    if n == 0:  # np.char.zfill cannot take an empty array
+        return np.empty(0, dtype=object)
+    return np.char.add(prefix, np.char.zfill(np.arange(1, n + 1).astype(str), width)).astype(object)
+
+
+def _render(templates: tuple[str, ...], which: np.ndarray, slots: dict[str, np.ndarray]) -> np.ndarray:
+    """Fill template ``which[i]`` for row i from per-row slot arrays; -1 -> ""; adds a trailing space."""
+    out = np.full(len(which), "", dtype=object)
+    for t, tpl in enumerate(templates):
+        idx = np.flatnonzero(which == t)
+        if idx.size == 0:
+            continue
+        parts = _SLOT.split(tpl)  # literal, slot, literal, ..., literal
+        acc = np.full(idx.size, parts[0], dtype=object)
+        for j in range(1, len(parts), 2):
+            acc = acc + slots[parts[j]][idx] + parts[j + 1]
+        out[idx] = acc + " "
+    return out
+
+
+def _choose(rng: np.random.Generator, n_templates: int, n: int, p_use: float = 1.0) -> np.ndarray:
+    """Random template index per row, or -1 (no sentence) with probability 1 - p_use."""
+    which = rng.integers(0, n_templates, n)
+    if p_use < 1.0:
+        which[rng.random(n) >= p_use] = -1
+    return which
+
+
+def _phrase_idx(world: _World, cats: np.ndarray, rng: np.random.Generator,
+                avoid: np.ndarray | None = None) -> np.ndarray:
+    """Random phrase index of each row's category (cats >= 0); differs from ``avoid`` when possible."""
+    c = np.maximum(cats, 0)
+    count = world.phrase_count[c]
+    if avoid is None:
+        off = (rng.random(len(c)) * count).astype(np.int64)
+    else:
+        # Step 1..count-1 past the avoided phrase, so two phrases of one category differ.
+        prev = avoid - world.phrase_start[c]
+        step = 1 + (rng.random(len(c)) * np.maximum(count - 1, 1)).astype(np.int64)
+        off = np.where(count > 1, (prev + step) % count, 0)
+    return world.phrase_start[c] + off
+
+
+def _finish_text(rng: np.random.Generator, text: np.ndarray) -> np.ndarray:
+    """Drop the trailing space, then add typos and odd casing to some rows, as people write."""
+    text = np.array([s[:-1] for s in text], dtype=object)
+    n = len(text)
+    # ~20% of rows get typos in ~5% of their words (at least one).
+    rows = np.flatnonzero(rng.random(n) < 0.20)
+    if rows.size:
+        n_words = np.array([s.count(" ") + 1 for s in text[rows]])
+        n_edits = np.clip(rng.binomial(n_words, 0.05), 1, 8)
+        where = rng.random((rows.size, 8))
+        kind = rng.random((rows.size, 8)) < 0.5
+        text[rows] = [_typo(s, k, w, d) for s, k, w, d in zip(text[rows], n_edits, where, kind)]
+    # Casing: a few all lower-case, a few shouted, a few Title Cased.
+    u = rng.random(n)
+    for lo, hi, fn in ((0.0, 0.04, str.lower), (0.04, 0.06, str.upper), (0.06, 0.08, str.title)):
+        sel = np.flatnonzero((u >= lo) & (u < hi))
+        text[sel] = [fn(s) for s in text[sel]]
+    return text
+
+
+def _typo(s: str, n_edits: int, where: np.ndarray, drop: np.ndarray) -> str:
+    """Swap two adjacent letters or drop one, at n_edits random spots inside words."""
+    for e in range(n_edits):
+        i = int(where[e] * (len(s) - 2)) + 1
+        if i + 1 < len(s) and s[i].isalpha() and s[i + 1].isalpha() and s[i - 1].isalpha():
+            s = s[:i] + s[i + 1:] if drop[e] else s[:i] + s[i + 1] + s[i] + s[i + 2:]
+    return s
+
+
+def _place_names(rng: np.random.Generator, n: int, p_person: float = 0.0) -> np.ndarray:
+    """Plausible place names ("Cedar Ridge", "Oakwood"), some named after people."""
+    names = _pick(rng, _PLACE_A, n) + _pick(rng, _PLACE_B, n)
+    if p_person > 0:
+        person = rng.random(n) < p_person
+        names[person] = _pick(rng, _PEOPLE, int(person.sum()))
+    return names
+
+
+def _metro_count(n_schools: int, n_partners: int) -> int:
+    """How many of the largest metros to use: about one per 100 rows of the smaller table."""
+    # Spreading 300 partners over 29 metros would leave ~10 per metro, too few to choose
+    # from, and partnerships would mostly go to remote partners.
+    smaller = min(n_schools, n_partners) if n_schools and n_partners else max(n_schools, n_partners)
+    return int(np.clip(smaller // 100, 3, len(_METROS)))
+
+
+def _locations(rng: np.random.Generator, n: int, roster: _Roster | None, sigma_km: float,
+               n_metros: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lat, lon, city) for n new points around the largest metros or the roster's schools."""
+    if roster is None:
+        w = np.array([m[3] for m in _METROS[:n_metros]])
+        m = rng.choice(n_metros, size=n, p=w / w.sum())
+        lat0 = np.array([x[1] for x in _METROS])[m]
+        lon0 = np.array([x[2] for x in _METROS])[m]
+        spread = np.array([x[4] for x in _METROS])[m]
+        city = np.array([x[0] for x in _METROS], dtype=object)[m]
+        lat, lon = _scatter(rng, lat0, lon0, spread, 45.0)
+        return lat, lon, city
+    a = rng.integers(0, len(roster.lat), n)
+    lat, lon = _scatter(rng, roster.lat[a], roster.lon[a], np.full(n, sigma_km), 40.0)
+    return lat, lon, roster.city[a]
+
+
+# ---------------------------------------------------------------------------
+# Schools
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Side:
+    """Hidden truth about one table, used to draw partnerships."""
+
+    lat: np.ndarray
+    lon: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    cats: np.ndarray              # schools: (n, 3) need categories, dominant first, -1 = none
+    cat_w: np.ndarray | None = None   # schools: (n, 3) weights of those needs
+    offers: np.ndarray | None = None  # partners: (n, K) bool
+    radius: np.ndarray | None = None  # partners: km, NaN = no limit
+    remote: np.ndarray | None = None
+    capacity: np.ndarray | None = None  # NaN = no limit
+    quality: np.ndarray | None = None
+
+
+def _make_schools(n: int, world: _World, roster: _Roster | None, n_metros: int,
+                  rng: np.random.Generator) -> tuple[pd.DataFrame, _Side]:
+    """School table and its hidden truth."""
+    K = world.n_cat
+    if roster is None:
+        level = rng.choice(len(_LEVEL_MIX), size=n, p=_LEVEL_MIX).astype(np.int8)
+        lo = np.empty(n, np.int8)
+        hi = np.empty(n, np.int8)
+        for lv in range(len(_LEVEL_MIX)):
+            idx = np.flatnonzero(level == lv)
+            lo[idx], hi[idx] = _draw_bands(rng, _LEVEL_GRADES[lv], idx.size)
+        lat, lon, city = _locations(rng, n, None, 0.0, n_metros)
+        names = np.empty(n, dtype=object)
+        for lv in range(len(_LEVEL_MIX)):
+            idx = np.flatnonzero(level == lv)
+            names[idx] = (_place_names(rng, idx.size, p_person=0.4) + " "
+                          + _pick(rng, _LEVEL_SUFFIXES[lv], idx.size))
+        real_enroll = np.full(n, np.nan)
+    else:
+        R = len(roster.lat)
+        # Every roster row once (random order) before any is reused.
+        rows = np.concatenate([rng.permutation(R) for _ in range(-(-n // R))])[:n] if n else \
+            np.empty(0, np.int64)
+        cycle = np.arange(n) // R
+        names = roster.name[rows].copy()
+        again = np.flatnonzero(cycle > 0)
+        names[again] = names[again] + " " + (cycle[again] + 1).astype(str).astype(object)
+        lat, lon = roster.lat[rows].copy(), roster.lon[rows].copy()
+        if again.size:  # reused rows move up to a couple of km, so they are distinct schools
+            lat[again], lon[again] = _scatter(rng, lat[again], lon[again],
+                                              np.full(again.size, 1.0), 3.0)
+        lat, lon = np.round(lat, 5), np.round(lon, 5)
+        city = roster.city[rows]
+        lo, hi = roster.lo[rows], roster.hi[rows]
+        level = _level_of(lo, hi)
+        real_enroll = roster.enrollment[rows]
+
+    med = np.array([e[0] for e in _LEVEL_ENROLLMENT])[level]
+    sd = np.array([e[1] for e in _LEVEL_ENROLLMENT])[level]
+    enroll = np.round(med * np.exp(rng.normal(size=n) * sd)).astype(np.int64)
+    enroll = np.where(np.isnan(real_enroll), enroll, np.nan_to_num(real_enroll)).astype(np.int64)
+    frl_mean = rng.uniform(0.3, 0.7, n)  # neighbourhoods differ a lot
+    frl = np.round(rng.beta(4 * frl_mean, 4 * (1 - frl_mean)) * 100, 1)
+
+    # Needs: a dominant one plus 0-2 more; common needs depend on level and poverty.
+    cats = np.full((n, 3), -1, dtype=np.int32)
+    poor = frl >= 60
+    for lv in range(len(_LEVEL_WORDS)):
+        for is_poor in (False, True):
+            idx = np.flatnonzero((level == lv) & (poor == is_poor))
+            if idx.size == 0:
+                continue
+            p = world.popularity * world.level_boost[lv] * (1 + 2.0 * is_poor * world.poverty_boost)
+            p = p / p.sum()
+            cats[idx] = rng.choice(K, size=(idx.size, 3), p=p)
+    n_needs = rng.choice(3, size=n, p=(0.35, 0.40, 0.25)) + 1
+    cats[n_needs < 2, 1] = -1
+    cats[n_needs < 3, 2] = -1
+    cats[cats[:, 1] == cats[:, 0], 1] = -1
+    cats[(cats[:, 2] == cats[:, 0]) | (cats[:, 2] == cats[:, 1]), 2] = -1
+    present = cats >= 0
+    n_extra = present[:, 1:].sum(axis=1)
+    cat_w = np.zeros((n, 3))
+    cat_w[:, 0] = np.where(n_extra > 0, DOMINANT_NEED_WEIGHT, 1.0)
+    cat_w[:, 1:] = np.where(present[:, 1:], (1 - DOMINANT_NEED_WEIGHT)
+                            / np.maximum(n_extra, 1)[:, None], 0.0)
+
+    grades = _band_text(lo, hi)
+    needs = _school_text(world, rng, cats, names, city, grades, level, enroll, frl)
+
+    slug_i = np.where(present, cats, K)
+    tagged = world.slug[slug_i[:, 0]] + world.slug_sep[slug_i[:, 1]] + world.slug_sep[slug_i[:, 2]]
+    tagged[rng.random(n) >= 0.30] = ""
+
+    # ~25% state preferred partner types, usually fitting their dominant need.
+    T = len(world.tax.partner_types)
+    types = np.array(world.tax.partner_type_slugs, dtype=object)
+    cdf = world.cat_type_cdf[np.maximum(cats[:, 0], 0)]
+    t1 = np.minimum((rng.random(n)[:, None] > cdf).sum(axis=1), T - 1)
+    t2 = (t1 + rng.integers(1, max(T, 2), n)) % T
+    preferred = types[t1].copy()
+    two = (rng.random(n) < 0.3) & (t2 != t1)
+    preferred[two] = preferred[two] + ";" + types[t2[two]]
+    preferred[rng.random(n) >= 0.25] = ""
+
+    df = pd.DataFrame({
+        "school_id": _ids("S", n),
+        "name": names,
+        "needs": needs,
+        "need_categories": tagged,
+        "grades": grades,
+        "latitude": lat,
+        "longitude": lon,
+        "enrollment": enroll,
+        "frl_pct": frl,
+        "preferred_partner_types": preferred,
+    }, columns=list(SCHOOL_COLUMNS))
+    return df, _Side(lat=lat, lon=lon, lo=lo, hi=hi, cats=cats, cat_w=cat_w)
+
+
+def _school_text(world: _World, rng: np.random.Generator, cats: np.ndarray, names: np.ndarray,
+                 city: np.ndarray, grades: np.ndarray, level: np.ndarray, enroll: np.ndarray,
+                 frl: np.ndarray) -> np.ndarray:
+    """Free-text needs: context, the dominant need (once or twice), other needs, a closing line."""
+    n = len(cats)
+    main = _phrase_idx(world, cats[:, 0], rng)
+    other = _phrase_idx(world, cats[:, 0], rng, avoid=main)
+    # {q} is a second need when there is one (half the time), else another phrase of the first.
+    sec = cats[:, 1] >= 0
+    q = np.where(sec & (rng.random(n) < 0.5), _phrase_idx(world, cats[:, 1], rng), other)
+    slots = {
+        "p": world.phrases[main], "P": world.phrases_cap[main], "q": world.phrases[q],
+        "g": grades, "lvl": np.array(_LEVEL_WORDS, dtype=object)[level], "name": names,
+        "city": city, "n": enroll.astype(str).astype(object),
+        "frl": np.round(frl).astype(np.int64).astype(str).astype(object),
+    }
+    # Context goes first or last, never both.
+    ctx = _render(_NEED_CONTEXT, _choose(rng, len(_NEED_CONTEXT), n, 0.6), slots)
+    ctx_last = rng.random(n) < 0.3
+    text = np.where(ctx_last, "", ctx) + _render(_NEED_MAIN, _choose(rng, len(_NEED_MAIN), n), slots)
+    more = {"p": world.phrases[other], "P": world.phrases_cap[other], "q": world.phrases[other]}
+    text = text + _render(_NEED_MORE, _choose(rng, len(_NEED_MORE), n, 0.35), more)
+    for j in (1, 2):
+        has = cats[:, j] >= 0
+        idx = _phrase_idx(world, cats[:, j], rng)
+        which = np.where(has, _choose(rng, len(_NEED_SECONDARY), n), -1)
+        text = text + _render(_NEED_SECONDARY, which,
+                              {"p": world.phrases[idx], "P": world.phrases_cap[idx]})
+    text = text + np.where(ctx_last, ctx, "")
+    text = text + _render(_NEED_CLOSING, _choose(rng, len(_NEED_CLOSING), n, 0.3), slots)
+    return _finish_text(rng, text)
+
+
+# ---------------------------------------------------------------------------
+# Partners
+# ---------------------------------------------------------------------------
+
+
+def _make_partners(n: int, world: _World, roster: _Roster | None, n_metros: int,
+                   rng: np.random.Generator) -> tuple[pd.DataFrame, _Side]:
+    """Partner table and its hidden truth."""
+    K = world.n_cat
+    tax = world.tax
+    T = len(tax.partner_types)
+    ptype = rng.choice(T, size=n, p=world.type_weight)
+    if n >= T:  # every type appears at least once
+        ptype[rng.choice(n, size=T, replace=False)] = rng.permutation(T)
+
+    # Offers: 1-4 categories, the first fitting the type, extras mostly so.
+    n_offers = rng.choice(4, size=n, p=(0.30, 0.35, 0.20, 0.15)) + 1
+    cats = np.empty((n, 4), dtype=np.int32)
+    for t in range(T):
+        idx = np.flatnonzero(ptype == t)
+        if idx.size:
+            cats[idx] = rng.choice(K, size=(idx.size, 4), p=world.type_cat[t])
+    mixed = rng.random((n, 4)) < 0.3  # some extras come from general demand
+    mixed[:, 0] = False
+    cats[mixed] = rng.choice(K, size=int(mixed.sum()), p=world.popularity)
+    cats[np.arange(4)[None, :] >= n_offers[:, None]] = -1
+    for j in range(1, 4):  # drop repeats
+        dup = (cats[:, :j] == cats[:, j:j + 1]).any(axis=1)
+        cats[dup, j] = -1
+    offers = np.zeros((n, K), dtype=bool)
+    rows = np.repeat(np.arange(n), 4)
+    flat = cats.ravel()
+    offers[rows[flat >= 0], flat[flat >= 0]] = True
+
+    # Grades per type profile (universities lean to high school).
+    lo = np.empty(n, np.int8)
+    hi = np.empty(n, np.int8)
+    for t in range(T):
+        idx = np.flatnonzero(ptype == t)
+        lo[idx], hi[idx] = _draw_bands(rng, world.type_profiles[t].grades, idx.size)
+
+    lat, lon, city = _locations(rng, n, roster, 7.0, n_metros)
+    radius = np.array(_RADII_KM, dtype=float)[rng.choice(len(_RADII_KM), size=n, p=_RADII_P)]
+    radius[rng.random(n) < 0.15] = np.nan
+    remote = rng.random(n) < 0.15
+    capacity = np.ceil(30 * rng.beta(1.3, 2.5, n)).clip(1, 30)
+    u = rng.random(n)
+    capacity[u < 0.05] = 0
+    capacity[(u >= 0.05) & (u < 0.15)] = np.nan
+    quality = rng.beta(2.0, 2.0, n)
+
+    names = _partner_names(world, rng, ptype, city)
+    offerings = _partner_text(world, rng, cats, ptype, names, city, _band_text(lo, hi), remote)
+
+    slug_i = np.where(cats >= 0, cats, K)
+    tagged = world.slug[slug_i[:, 0]]
+    for j in range(1, 4):
+        tagged = tagged + world.slug_sep[slug_i[:, j]]
+    tagged[rng.random(n) >= 0.30] = ""
+
+    df = pd.DataFrame({
+        "partner_id": _ids("P", n),
+        "name": names,
+        "offerings": offerings,
+        "partner_type": np.array(tax.partner_type_slugs, dtype=object)[ptype],
+        "offering_categories": tagged,
+        "grades": _band_text(lo, hi),
+        "latitude": lat,
+        "longitude": lon,
+        "service_radius_km": pd.array(np.where(np.isnan(radius), 0, radius).astype(np.int64),
+                                      dtype="Int64"),
+        "remote": remote,
+        "capacity": pd.array(np.nan_to_num(capacity).astype(np.int64), dtype="Int64"),
+    }, columns=list(PARTNER_COLUMNS))
+    df.loc[np.isnan(radius), "service_radius_km"] = pd.NA
+    df.loc[np.isnan(capacity), "capacity"] = pd.NA
+    return df, _Side(lat=lat, lon=lon, lo=lo, hi=hi, cats=cats, offers=offers, radius=radius,
+                     remote=remote, capacity=capacity, quality=quality)
+
+
+def _partner_names(world: _World, rng: np.random.Generator, ptype: np.ndarray,
+                   city: np.ndarray) -> np.ndarray:
+    """Names that fit each partner's type ("Oakwood Health Clinic", "Garcia & Co. Engineering")."""
+    n = len(ptype)
+    profiles = world.type_profiles
+    templates = tuple(t for p in profiles for t in p.names)
+    starts = np.cumsum([0] + [len(p.names) for p in profiles])[:-1]
+    counts = np.array([len(p.names) for p in profiles])
+    which = starts[ptype] + (rng.random(n) * counts[ptype]).astype(np.int64)
+    labels = np.array([t.label for t in world.tax.partner_types], dtype=object)
+    slots = {
+        "place": _place_names(rng, n), "city": city, "surname": _pick(rng, _SURNAMES, n),
+        "surname2": _pick(rng, _SURNAMES, n), "saint": _pick(rng, _SAINTS, n),
+        "label": labels[ptype],
+    }
+    return np.array([s[:-1] for s in _render(templates, which, slots)], dtype=object)
+
+
+def _partner_text(world: _World, rng: np.random.Generator, cats: np.ndarray, ptype: np.ndarray,
+                  names: np.ndarray, city: np.ndarray, grades: np.ndarray,
+                  remote: np.ndarray) -> np.ndarray:
+    """Free-text offerings: the main offer, other offers, mission/context, a closing line."""
+    n = len(cats)
+    main = _phrase_idx(world, cats[:, 0], rng)
+    other = _phrase_idx(world, cats[:, 0], rng, avoid=main)
+    has2 = cats[:, 1] >= 0
+    q = np.where(has2 & (rng.random(n) < 0.5), _phrase_idx(world, cats[:, 1], rng), other)
+    labels = np.array([t.label.lower() for t in world.tax.partner_types], dtype=object)
+    slots = {
+        "p": world.phrases[main], "P": world.phrases_cap[main], "q": world.phrases[q],
+        "g": grades, "name": names, "city": city, "label": labels[ptype],
+        "year": rng.integers(1890, 2021, n).astype(str).astype(object),
+    }
+    ctx = _render(_OFFER_CONTEXT, _choose(rng, len(_OFFER_CONTEXT), n, 0.6), slots)
+    ctx_first = rng.random(n) < 0.5
+    text = np.where(ctx_first, ctx, "") + _render(_OFFER_MAIN, _choose(rng, len(_OFFER_MAIN), n), slots)
+    for j in (1, 2, 3):
+        idx = _phrase_idx(world, cats[:, j], rng)
+        which = np.where(cats[:, j] >= 0, _choose(rng, len(_OFFER_SECONDARY), n), -1)
+        text = text + _render(_OFFER_SECONDARY, which,
+                              {"p": world.phrases[idx], "P": world.phrases_cap[idx]})
+    text = text + np.where(ctx_first, "", ctx)
+    # Remote partners usually say so; "online" closings otherwise stay rare.
+    closing = _choose(rng, len(_OFFER_CLOSING), n, 0.3)
+    online = _OFFER_CLOSING.index("Sessions are available online.")
+    closing[remote & (rng.random(n) < 0.6)] = online
+    closing[~remote & (closing == online)] = -1
+    text = text + _render(_OFFER_CLOSING, closing, slots)
+    return _finish_text(rng, text)
+
+
+# ---------------------------------------------------------------------------
+# Partnerships
+# ---------------------------------------------------------------------------
+
+_FINE_CELL_DEG = 0.1     # ~11 km: "nearby" partners
+_COARSE_CELL_DEG = 0.5   # ~50 km: the rest of the metro
+_N_FINE, _N_COARSE, _N_GLOBAL = 56, 56, 16  # candidates per school from each pool
+_CHUNK = 2048             # schools per vectorised block (fixed: part of determinism)
+
+
+@dataclass
+class _Grid:
+    """Partners sorted by grid cell, for sampling a school's neighbourhood."""
+
+    cell: float
+    width: int
+    keys: np.ndarray    # sorted cell keys
+    order: np.ndarray   # partner index for each sorted position
+    gx: np.ndarray      # per partner cell column
+    gy: np.ndarray      # per partner cell row
+
+    @classmethod
+    def build(cls, lat: np.ndarray, lon: np.ndarray, members: np.ndarray, cell: float) -> _Grid:
+        """Index ``members`` (partner indices) by cell."""
+        width = cls.width_for(cell)
+        gx, gy = cls.cells(lat, lon, cell)
+        key = gy[members] * width + gx[members]
+        srt = np.argsort(key, kind="stable")
+        return cls(cell, width, key[srt], members[srt], gx, gy)
+
+    @staticmethod
+    def width_for(cell: float) -> int:
+        """Cells per row of the grid (with a margin for the neighbours of edge cells)."""
+        return int(math.ceil(360 / cell)) + 3
+
+    @staticmethod
+    def cells(lat: np.ndarray, lon: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
+        """Cell column and row of points."""
+        return (np.floor((lon + 180.0) / cell).astype(np.int64) + 1,
+                np.floor((lat + 90.0) / cell).astype(np.int64) + 1)
+
+
+@dataclass
+class _Links:
+    """Drawn partnerships as row indices plus outcome and date."""
+
+    school: np.ndarray
+    partner: np.ndarray
+    outcome: np.ndarray
+    start_date: np.ndarray
+
+
+def _default_partnerships(n_schools: int, n_partners: int) -> int:
+    """About 10 per school, at most 20 per partner and 2M in all."""
+    return int(min(PARTNERSHIPS_PER_SCHOOL * n_schools, PARTNERSHIPS_PER_PARTNER * n_partners,
+                   MAX_DEFAULT_PARTNERSHIPS))
+
+
+def _stratified(total: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """k distinct positions in [0, total) per row (all of them if total <= k), and a validity mask."""
+    j = np.arange(k)[None, :]
+    step = np.maximum(total / k, 1.0)[:, None]
+    a = np.floor(j * step).astype(np.int64)
+    b = np.floor((j + 1) * step).astype(np.int64)
+    pos = a + (rng.random((len(total), k)) * (b - a)).astype(np.int64)
+    return pos, pos < total[:, None]
+
+
+def _neighbours(grid: _Grid, lat: np.ndarray, lon: np.ndarray, k: int,
+                rng: np.random.Generator) -> np.ndarray:
+    """Up to k distinct partners from the 3x3 cells around each school (-1 = none)."""
+    gx, gy = _Grid.cells(lat, lon, grid.cell)
+    rows = gy[:, None] + np.array([-1, 0, 1])[None, :]
+    # In a row of cells, the three neighbouring columns are contiguous in sorted-key order.
+    start = np.searchsorted(grid.keys, rows * grid.width + (gx - 1)[:, None], "left")
+    end = np.searchsorted(grid.keys, rows * grid.width + (gx + 1)[:, None], "right")
+    length = end - start
+    cum = np.cumsum(length, axis=1)
+    pos, ok = _stratified(cum[:, -1], k, rng)
+    seg = (pos >= cum[:, :1]).astype(np.int64) + (pos >= cum[:, 1:2])
+    before = np.take_along_axis(cum - length, seg, axis=1)
+    at = np.take_along_axis(start, seg, axis=1) + pos - before
+    return np.where(ok, grid.order[np.where(ok, at, 0)] if grid.order.size else 0, -1)
+
+
+def _spread(deficit: int, spare: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Share ``deficit`` extra picks among rows in proportion to their spare room (never above it)."""
+    add = np.zeros_like(spare)
+    total = int(spare.sum())
+    if deficit <= 0 or total == 0:
+        return add
+    if total <= deficit:
+        return spare.copy()
+    add = spare * deficit // total
+    room = np.flatnonzero(spare > add)
+    rest = deficit - int(add.sum())
+    add[rng.permutation(room)[:rest]] += 1
+    return add
+
+
+def _unit_xyz(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points on the unit sphere, so a distance is one chord instead of several trig calls."""
+    la, lo = np.radians(lat), np.radians(lon)
+    return np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)
+
+
+class _Scorer:
+    """Candidate sampling and hidden utility for blocks of schools."""
+
+    def __init__(self, s: _Side, p: _Side) -> None:
+        # Partners are renumbered in fine-cell order, so the candidates of nearby schools sit
+        # close together in memory: random gathers over a million partners are the bottleneck.
+        gx, gy = _Grid.cells(p.lat, p.lon, _FINE_CELL_DEG)
+        self.perm = np.argsort(gy * _Grid.width_for(_FINE_CELL_DEG) + gx, kind="stable")
+        p = _Side(lat=p.lat[self.perm], lon=p.lon[self.perm], lo=p.lo[self.perm],
+                  hi=p.hi[self.perm], cats=p.cats[self.perm], offers=p.offers[self.perm],
+                  radius=p.radius[self.perm], remote=p.remote[self.perm],
+                  capacity=p.capacity[self.perm], quality=p.quality[self.perm])
+        self.s, self.p = s, p
+        alive = np.flatnonzero(~(p.capacity == 0))  # capacity 0 can never take a school
+        self.fine = _Grid.build(p.lat, p.lon, alive, _FINE_CELL_DEG)
+        self.coarse = _Grid.build(p.lat, p.lon, alive, _COARSE_CELL_DEG)
+        # Remote partners are the only far-away candidates: a partner without a radius limit is
+        # feasible anywhere too, but in practice serves its own metro (which the grids cover).
+        self.pool = alive[p.remote[alive]]
+        self.sx, self.sy, self.sz = _unit_xyz(s.lat, s.lon)
+        self.px, self.py, self.pz = _unit_xyz(p.lat, p.lon)
+        # One gather instead of three: how far each partner reaches (inf = anywhere).
+        self.reach = np.where(p.remote | np.isnan(p.radius), np.inf, p.radius)
+        self.quality = HIDDEN_UTILITY["quality"] * p.quality
+        # Offers as 64-bit masks (several words per partner past 64 categories): one gather
+        # and a bit test is several times faster than 2-D fancy indexing of a bool matrix.
+        K = p.offers.shape[1]
+        self.words = max(1, -(-K // 64))
+        self.bits = np.zeros((len(p.lat), self.words), dtype=np.uint64)
+        for k in range(K):
+            self.bits[:, k // 64] |= p.offers[:, k].astype(np.uint64) << np.uint64(k % 64)
+
+    def school_order(self, rows: np.ndarray) -> np.ndarray:
+        """``rows`` in fine-cell order, so one block of schools shares its candidates' memory."""
+        gx, gy = _Grid.cells(self.s.lat[rows], self.s.lon[rows], _FINE_CELL_DEG)
+        return rows[np.argsort(gy * _Grid.width_for(_FINE_CELL_DEG) + gx, kind="stable")]
+
+    def candidates(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Distinct candidate partners per school (-1 = none): near, rest of metro, remote."""
+        slat, slon = self.s.lat[rows], self.s.lon[rows]
+        near = _neighbours(self.fine, slat, slon, _N_FINE, rng)
+        metro = _neighbours(self.coarse, slat, slon, _N_COARSE, rng)
+        # Drop metro picks inside the fine neighbourhood (they could repeat a near pick) ...
+        metro[_in_block(self.fine, metro, slat, slon)] = -1
+        if not self.pool.size:
+            return np.concatenate([near, metro], axis=1)
+        pos, ok = _stratified(np.full(len(rows), self.pool.size), _N_GLOBAL, rng)
+        far = np.where(ok, self.pool[np.minimum(pos, self.pool.size - 1)], -1)
+        # ... and far picks inside the metro neighbourhood, for the same reason.
+        far[_in_block(self.coarse, far, slat, slon)] = -1
+        return np.concatenate([near, metro, far], axis=1)
+
+    def utility(self, rows: np.ndarray, cand: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Noisy hidden utility of each candidate pair; -inf where the pair is infeasible."""
+        s, p, w = self.s, self.p, HIDDEN_UTILITY
+        c = np.maximum(cand, 0)
+        dx = self.px[c] - self.sx[rows, None]
+        dy = self.py[c] - self.sy[rows, None]
+        dz = self.pz[c] - self.sz[rows, None]
+        dist = (2 * _EARTH_RADIUS_KM) * np.arcsin(np.minimum(np.sqrt(dx * dx + dy * dy + dz * dz) / 2, 1.0))
+        s_lo = s.lo[rows, None].astype(np.int16)
+        s_hi = s.hi[rows, None].astype(np.int16)
+        overlap = np.minimum(s_hi, p.hi[c]) - np.maximum(s_lo, p.lo[c]) + 1
+        feasible = (cand >= 0) & (overlap > 0) & (dist <= self.reach[c])
+        util = w["grades"] * (np.maximum(overlap, 0) / (s_hi - s_lo + 1))
+        mask = self.bits[:, 0].take(c) if self.words == 1 else None
+        for j in range(s.cats.shape[1]):
+            sc = np.maximum(s.cats[rows, j], 0).astype(np.uint64)
+            word = mask if mask is not None else self.bits.ravel().take(
+                c * self.words + (sc // 64).astype(np.int64)[:, None])
+            hit = (word & (np.uint64(1) << (sc % 64))[:, None]) != 0
+            util += (w["categories"] * s.cat_w[rows, j, None]) * hit
+        util += w["geo"] * np.exp(dist * (-1.0 / GEO_SCALE_KM))
+        util += self.quality.take(c)
+        # Gumbel noise as -log(Exp(1)); float32 is plenty for noise and several times faster.
+        expo = rng.standard_exponential(cand.shape, dtype=np.float32)
+        util -= w["noise"] * np.log(np.maximum(expo, np.float32(1e-30)))
+        util[~feasible] = -np.inf
+        return util
+
+
+def _in_block(grid: _Grid, cand: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Whether each candidate lies in the 3x3 cells of ``grid`` around its school."""
+    gx, gy = _Grid.cells(lat, lon, grid.cell)
+    c = np.maximum(cand, 0)
+    return (np.abs(grid.gx[c] - gx[:, None]) <= 1) & (np.abs(grid.gy[c] - gy[:, None]) <= 1)
+
+
+def _top(util: np.ndarray, take: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of the ``take[i]`` largest entries of each row."""
+    kmax = int(take.max(initial=0))
+    if kmax == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    if kmax < util.shape[1]:
+        # Only the best kmax matter: partition, then order just those.
+        part = np.argpartition(-util, kmax - 1, axis=1)[:, :kmax]
+        best = np.take_along_axis(part, np.argsort(-np.take_along_axis(util, part, axis=1),
+                                                   axis=1, kind="stable"), axis=1)
+    else:
+        best = np.argsort(-util, axis=1, kind="stable")
+    chosen = np.arange(best.shape[1])[None, :] < take[:, None]
+    r = np.nonzero(chosen)[0]
+    return r, best[chosen]
+
+
+def _draw_partnerships(s: _Side, p: _Side, n_target: int, rng: np.random.Generator) -> _Links:
+    """Each school picks its highest-utility feasible partners among sampled candidates."""
+    n_s, n_p = len(s.lat), len(p.lat)
+    if n_s == 0 or n_p == 0 or n_target == 0:
+        return _Links(*(np.empty(0, np.int64) for _ in range(3)), np.empty(0, dtype=object))
+    scorer = _Scorer(s, p)
+
+    # How many partners each school wants: overdispersed around the mean, summing to the target.
+    appetite = rng.gamma(4.0, 0.25, n_s)
+    want = rng.multinomial(n_target, appetite / appetite.sum())
+    # Schools that want none are scored only if others fall short (saves most of the work
+    # when partnerships are few per school).
+    queue = np.concatenate([scorer.school_order(np.flatnonzero(want > 0)),
+                            scorer.school_order(np.flatnonzero(want == 0))])
+    n_wanting = int((want > 0).sum())
+
+    sel_s, sel_p, sel_u = [], [], []
+    carry = 0
+    for at in range(0, n_s, _CHUNK):
+        if at >= n_wanting and carry == 0:
+            break
+        rows = queue[at:at + _CHUNK]
+        cand = scorer.candidates(rows, rng)
+        util = scorer.utility(rows, cand, rng)
+        # Gumbel-top-k: the k best noisy utilities; shortfalls move on to schools with room.
+        n_feas = np.isfinite(util).sum(axis=1)
+        base = np.minimum(want[rows], n_feas)
+        deficit = carry + int((want[rows] - base).sum())
+        extra = _spread(deficit, n_feas - base, rng)
+        carry = deficit - int(extra.sum())
+        r, col = _top(util, base + extra)
+        sel_s.append(rows[r])
+        sel_p.append(scorer.perm[cand[r, col]])
+        sel_u.append(util[r, col])
+
+    school = np.concatenate(sel_s)
+    partner = np.concatenate(sel_p)
+    util = np.concatenate(sel_u)
+    n = len(util)
+
+    # Outcome: P(success) rises with utility; the intercept is set so ~80% succeed.
+    z = (util - util.mean()) / (util.std() or 1.0) if n else util
+    lo_b, hi_b = -10.0, 10.0
+    for _ in range(50):
+        mid = (lo_b + hi_b) / 2
+        if n and np.mean(1 / (1 + np.exp(-(mid + 1.2 * z)))) < 0.8:
+            lo_b = mid
+        else:
+            hi_b = mid
+    outcome = (rng.random(n) < 1 / (1 + np.exp(-(lo_b + 1.2 * z)))).astype(np.int64)
+
+    # Start dates: school years over the last five; most start in August/September.
+    first_year = int(str(HISTORY_END)[:4]) - HISTORY_YEARS  # school years first_year .. end - 1
+    aug1 = np.array([np.datetime64(f"{first_year + i}-08-01") for i in range(HISTORY_YEARS)])
+    aug1 = aug1[rng.integers(0, HISTORY_YEARS, n)]
+    days = np.where(rng.random(n) < 0.55, rng.integers(0, 61, n), rng.integers(0, 334, n))
+    start = np.minimum(aug1 + days.astype("timedelta64[D]"), HISTORY_END)
+    dates = np.datetime_as_string(start, unit="D").astype(object)
+
+    order = np.lexsort((partner, school, start))
+    return _Links(school=school[order], partner=partner[order], outcome=outcome[order],
+                  start_date=dates[order])
+
+
+def _for_csv(frame: pd.DataFrame) -> pd.DataFrame:
+    """Booleans as lower-case true/false, as the data contract writes them."""
+    out = frame.copy(deep=False)
+    for col in out.columns:
+        if out[col].dtype == bool:
+            out[col] = np.where(out[col].to_numpy(), "true", "false")
+    return out
