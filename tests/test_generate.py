@@ -1,0 +1,417 @@
+"""Tests of the synthetic data generator (matcher.generate): contract, constraints, determinism."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from matcher.config import GRADE_LEVELS
+from matcher.errors import DataError
+from matcher.generate import HIDDEN_UTILITY, Dataset, generate, write_dataset
+from matcher.taxonomy import Category, PartnerType, Taxonomy, load_taxonomy
+
+ROSTER = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "florida_public_schools.csv"
+needs_roster = pytest.mark.skipif(not ROSTER.is_file(), reason=f"real roster not available at {ROSTER}")
+
+# The data contract, written out here (not imported) so the test checks it.
+SCHOOL_COLUMNS = ["school_id", "name", "needs", "need_categories", "grades", "latitude", "longitude",
+                  "enrollment", "frl_pct", "preferred_partner_types"]
+PARTNER_COLUMNS = ["partner_id", "name", "offerings", "partner_type", "offering_categories", "grades",
+                   "latitude", "longitude", "service_radius_km", "remote", "capacity"]
+PARTNERSHIP_COLUMNS = ["school_id", "partner_id", "outcome", "start_date"]
+BAND = re.compile(r"^(PK|K|[1-9]|1[0-2])(?:-(PK|K|[1-9]|1[0-2]))?$")
+
+
+@pytest.fixture(scope="module")
+def data() -> Dataset:
+    return generate(600, 400, seed=11)
+
+
+def band(text: str) -> tuple[int, int]:
+    m = BAND.match(text)
+    assert m, f"bad grade band {text!r}"
+    lo = GRADE_LEVELS.index(m.group(1))
+    hi = GRADE_LEVELS.index(m.group(2) or m.group(1))
+    assert lo <= hi, text
+    return lo, hi
+
+
+def haversine_km(lat1, lon1, lat2, lon2):
+    p1, p2, dl = np.radians(lat1), np.radians(lat2), np.radians(lon2 - lon1)
+    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * 6371.0088 * np.arcsin(np.sqrt(a))
+
+
+def joined(d: Dataset) -> pd.DataFrame:
+    return (d.partnerships.merge(d.schools, on="school_id", validate="many_to_one")
+            .merge(d.partners, on="partner_id", suffixes=("_s", "_p"), validate="many_to_one"))
+
+
+# --------------------------------------------------------------------------- determinism and sizes
+
+
+def test_same_seed_gives_identical_tables_and_bytes(tmp_path):
+    a, b = generate(80, 60, seed=5), generate(80, 60, seed=5)
+    for name in ("schools", "partners", "partnerships"):
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
+    pa, pb = write_dataset(a, tmp_path / "a"), write_dataset(b, tmp_path / "b")
+    for key in pa:
+        assert pa[key].read_bytes() == pb[key].read_bytes()
+
+
+def test_different_seed_differs():
+    a, b = generate(80, 60, seed=1), generate(80, 60, seed=2)
+    assert not a.schools["needs"].equals(b.schools["needs"])
+    assert not a.partners["offerings"].equals(b.partners["offerings"])
+    assert not a.partnerships.equals(b.partnerships)
+
+
+def test_schools_do_not_depend_on_partner_count():
+    # (As long as the number of metros used, one per 100 rows of the smaller table, is the same.)
+    pd.testing.assert_frame_equal(generate(50, 10, seed=3).schools, generate(50, 90, seed=3).schools)
+    pd.testing.assert_frame_equal(generate(10, 50, seed=3).partners, generate(90, 50, seed=3).partners)
+
+
+def test_small_samples_partner_mostly_locally():
+    """Few rows use few metros, so most partnerships are local rather than with remote partners."""
+    d = generate(500, 300, seed=6)
+    assert len(d.partnerships) >= 4900
+    assert joined(d)["remote"].mean() < 0.5
+
+
+@pytest.mark.parametrize("n_s,n_p", [(0, 0), (0, 5), (5, 0), (1, 1), (10, 7), (123, 45)])
+def test_sizes_are_exact(n_s, n_p):
+    d = generate(n_s, n_p, seed=0)
+    assert (len(d.schools), len(d.partners)) == (n_s, n_p)
+    assert list(d.schools.columns) == SCHOOL_COLUMNS
+    assert list(d.partnerships.columns) == PARTNERSHIP_COLUMNS
+    if n_s == 0 or n_p == 0:
+        assert d.partnerships.empty
+
+
+def test_partnership_count():
+    # Default: about 10 per school (enough partners here that feasibility is not the limit).
+    d = generate(100, 300, seed=4)
+    assert 950 <= len(d.partnerships) <= 1000
+    assert len(generate(100, 300, seed=4, n_partnerships=321).partnerships) == 321
+    assert generate(100, 300, seed=4, n_partnerships=0).partnerships.empty
+    # ... and at most 20 per partner on average.
+    assert len(generate(200, 5, seed=4).partnerships) <= 100
+
+
+def test_bad_sizes_raise():
+    with pytest.raises(ValueError):
+        generate(-1, 5)
+    with pytest.raises(ValueError):
+        generate(5, 5, n_partnerships=-3)
+
+
+# --------------------------------------------------------------------------- the data contract
+
+
+def test_columns_are_the_contract(data):
+    assert list(data.schools.columns) == SCHOOL_COLUMNS
+    assert list(data.partners.columns) == PARTNER_COLUMNS
+    assert list(data.partnerships.columns) == PARTNERSHIP_COLUMNS
+
+
+def test_school_values(data):
+    s = data.schools
+    tax = load_taxonomy()
+    assert s["school_id"].is_unique and s["school_id"].str.fullmatch(r"S\d{6,}").all()
+    assert s["name"].str.len().gt(3).all() and s["needs"].str.len().gt(10).all()
+    assert s["latitude"].between(-90, 90).all() and s["longitude"].between(-180, 180).all()
+    assert (s["latitude"].round(5) == s["latitude"]).all()
+    assert s["enrollment"].ge(0).all() and s["enrollment"].dtype.kind == "i"
+    assert s["frl_pct"].between(0, 100).all() and (s["frl_pct"].round(1) == s["frl_pct"]).all()
+    for text in s["grades"]:
+        band(text)
+    tagged = s["need_categories"].str.len() > 0
+    assert 0.2 < tagged.mean() < 0.4
+    slugs = set(tax.category_slugs)
+    for text in s.loc[tagged, "need_categories"]:
+        cats = text.split(";")
+        assert 1 <= len(cats) <= 3 and set(cats) <= slugs and len(set(cats)) == len(cats)
+    pref = s["preferred_partner_types"].str.len() > 0
+    assert 0.15 < pref.mean() < 0.35
+    types = set(tax.partner_type_slugs)
+    assert all(set(t.split(";")) <= types for t in s.loc[pref, "preferred_partner_types"])
+    # Grade bands fit the school's name.
+    high = s["name"].str.contains("High School") & ~s["name"].str.contains("Junior")
+    assert all(band(g)[0] >= GRADE_LEVELS.index("8") for g in s.loc[high, "grades"])
+    middle = s["name"].str.contains("Middle School")
+    assert all(band(g)[1] <= GRADE_LEVELS.index("9") for g in s.loc[middle, "grades"])
+
+
+def test_partner_values(data):
+    p = data.partners
+    tax = load_taxonomy()
+    assert p["partner_id"].is_unique and p["partner_id"].str.fullmatch(r"P\d{6,}").all()
+    assert p["latitude"].between(-90, 90).all() and p["longitude"].between(-180, 180).all()
+    assert set(p["partner_type"]) <= set(tax.partner_type_slugs)
+    for text in p["grades"]:
+        band(text)
+    radius = p["service_radius_km"]
+    assert radius.dropna().gt(0).all() and radius.dropna().le(80).all()
+    assert 0.05 < radius.isna().mean() < 0.25
+    assert p["remote"].dtype == bool and 0.07 < p["remote"].mean() < 0.25
+    cap = p["capacity"]
+    assert cap.dropna().between(0, 30).all()
+    assert 0.01 < (cap == 0).mean() < 0.1 and 0.04 < cap.isna().mean() < 0.18
+    tagged = p["offering_categories"].str.len() > 0
+    assert 0.2 < tagged.mean() < 0.4
+    assert all(1 <= len(t.split(";")) <= 4 for t in p.loc[tagged, "offering_categories"])
+
+
+def test_partnership_values(data):
+    ps = data.partnerships
+    assert set(ps["outcome"]) <= {0, 1} and 0.7 < ps["outcome"].mean() < 0.9
+    dates = pd.to_datetime(ps["start_date"], format="%Y-%m-%d")
+    assert dates.min() >= pd.Timestamp("2020-01-01") and dates.max() <= pd.Timestamp("2025-12-31")
+    assert dates.is_monotonic_increasing
+    assert set(ps["school_id"]) <= set(data.schools["school_id"])
+    assert set(ps["partner_id"]) <= set(data.partners["partner_id"])
+    assert not ps.duplicated(["school_id", "partner_id"]).any()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_partner_type_appears(seed):
+    p = generate(10, 300, seed=seed).partners
+    assert set(p["partner_type"]) == set(load_taxonomy().partner_type_slugs)
+
+
+def test_partnerships_respect_hard_constraints(data):
+    j = joined(data)
+    assert len(j) == len(data.partnerships) > 1000
+    s_band = np.array([band(g) for g in j["grades_s"]])
+    p_band = np.array([band(g) for g in j["grades_p"]])
+    assert (np.maximum(s_band[:, 0], p_band[:, 0]) <= np.minimum(s_band[:, 1], p_band[:, 1])).all()
+    dist = haversine_km(j["latitude_s"], j["longitude_s"], j["latitude_p"], j["longitude_p"])
+    radius = j["service_radius_km"].astype(float)
+    assert (j["remote"] | radius.isna() | (dist <= radius + 1e-6)).all()
+    assert (j["capacity"].isna() | (j["capacity"] > 0)).all()
+
+
+def category_match_rates(d: Dataset) -> tuple[float, float]:
+    """Share of partnerships (tagged on both sides) whose partner offers the school's first tagged
+    need, and the same share over random school-partner pairs."""
+    j = joined(d)
+    both = (j["need_categories"] != "") & (j["offering_categories"] != "")
+    first_need = j.loc[both, "need_categories"].str.split(";").str[0]
+    offered = j.loc[both, "offering_categories"].str.split(";")
+    chosen = np.mean([n in o for n, o in zip(first_need, offered)])
+    rng = np.random.default_rng(0)
+    s = d.schools[d.schools["need_categories"] != ""]
+    p = d.partners[d.partners["offering_categories"] != ""]
+    si, pi = rng.integers(0, len(s), 20000), rng.integers(0, len(p), 20000)
+    needs = s["need_categories"].str.split(";").str[0].to_numpy()[si]
+    offers = p["offering_categories"].str.split(";").to_numpy()[pi]
+    return chosen, np.mean([n in o for n, o in zip(needs, offers)])
+
+
+def test_partnerships_follow_the_hidden_signal():
+    """Partnerships favour category matches and nearby partners over random pairs."""
+    d = generate(1500, 1500, seed=8)
+    chosen, random = category_match_rates(d)
+    assert chosen > 2.5 * random
+    j = joined(d)
+    dist = haversine_km(j["latitude_s"], j["longitude_s"], j["latitude_p"], j["longitude_p"])
+    assert np.median(dist[~j["remote"]]) < 30
+
+
+def test_hidden_utility_weights():
+    w = HIDDEN_UTILITY
+    assert {"categories", "geo", "quality", "grades", "noise"} <= set(w)
+    assert w["categories"] > w["geo"] > w["quality"] > w["grades"] > 0 and w["noise"] > 0
+
+
+def test_text_follows_tagged_categories(data):
+    """Rows that tag categories mention a phrase of the first one (typos aside)."""
+    tax = load_taxonomy()
+    s = data.schools[data.schools["need_categories"] != ""]
+    hits = [any(ph in text.lower() for ph in tax.category(cats.split(";")[0]).phrases)
+            for text, cats in zip(s["needs"], s["need_categories"])]
+    assert np.mean(hits) > 0.8
+
+
+def test_text_has_typos_and_casing_variety():
+    s = generate(2000, 10, seed=2).schools["needs"]
+    assert (s == s.str.lower()).mean() > 0.02 and (s == s.str.upper()).mean() > 0.005
+    assert s.nunique() > 0.99 * len(s)
+
+
+# --------------------------------------------------------------------------- other taxonomies
+
+
+def _taxonomy(n_categories: int, type_names: list[str]) -> Taxonomy:
+    cats = tuple(Category(slug=f"cat_{i}", label=f"Category {i}", short=f"thing {i}",
+                          description=f"Help of kind {i}.",
+                          phrases=(f"thing {i}", f"widget {i} help", f"gizmo {i}"))
+                 for i in range(n_categories))
+    types = tuple(PartnerType(slug=t, label=t.title(), aliases=()) for t in type_names)
+    return Taxonomy(categories=cats, partner_types=types)
+
+
+@pytest.mark.parametrize("n_cat,types", [(1, ["zebra"]), (3, ["library", "mystery"]),
+                                          (70, ["business", "health", "other"])])
+def test_any_taxonomy_works(n_cat, types):
+    tax = _taxonomy(n_cat, types)
+    d = generate(200, 100, seed=1, taxonomy=tax)
+    slugs = set(tax.category_slugs)
+    for col, frame in (("need_categories", d.schools), ("offering_categories", d.partners)):
+        tags = frame.loc[frame[col] != "", col]
+        assert all(set(t.split(";")) <= slugs for t in tags)
+    assert set(d.partners["partner_type"]) == set(types)
+    assert len(d.partnerships) > 0
+
+
+def test_many_categories_still_match():
+    """Past 64 categories (several mask words) category matches still drive partnerships."""
+    d = generate(400, 4000, seed=3, taxonomy=_taxonomy(70, ["business", "health"]))
+    chosen, random = category_match_rates(d)
+    assert chosen > 2.5 * random
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def test_write_dataset(tmp_path, data):
+    out = tmp_path / "new" / "dir"
+    paths = write_dataset(data, out)
+    assert set(paths) == {"schools", "partners", "partnerships"}
+    assert sorted(os.listdir(out)) == ["partners.csv", "partnerships.csv", "schools.csv"]
+    assert all(p.parent == out for p in paths.values())
+    back = pd.read_csv(paths["partners"], dtype=str, keep_default_na=False)
+    assert list(back.columns) == PARTNER_COLUMNS
+    assert set(back["remote"]) == {"true", "false"}
+    assert back["capacity"].str.fullmatch(r"\d*").all()  # integers or blank
+    assert back["service_radius_km"].str.fullmatch(r"\d*").all()
+    schools = pd.read_csv(paths["schools"], dtype=str, keep_default_na=False)
+    assert len(schools) == len(data.schools) and list(schools.columns) == SCHOOL_COLUMNS
+    # Rewriting replaces the files and leaves nothing else behind.
+    write_dataset(generate(5, 5, seed=1), out)
+    assert sorted(os.listdir(out)) == ["partners.csv", "partnerships.csv", "schools.csv"]
+    assert len(pd.read_csv(out / "schools.csv")) == 5
+
+
+def test_write_dataset_failure_keeps_old_files(tmp_path, monkeypatch):
+    write_dataset(generate(5, 5, seed=1), tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
+    with pytest.raises(OSError):
+        write_dataset(generate(9, 9, seed=2), tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_written_files_validate(tmp_path, data):
+    data_mod = pytest.importorskip("matcher.data", reason="matcher.data (the CSV readers) is not available")
+    paths = write_dataset(data, tmp_path)
+    schools = data_mod.read_schools(paths["schools"])
+    partners = data_mod.read_partners(paths["partners"])
+    links = data_mod.read_partnerships(paths["partnerships"])
+    assert (len(schools), len(partners), len(links)) == (
+        len(data.schools), len(data.partners), len(data.partnerships))
+
+
+# --------------------------------------------------------------------------- rosters
+
+
+@needs_roster
+def test_real_roster():
+    real = pd.read_csv(ROSTER, dtype=str)
+    d = generate(300, 200, seed=1, roster=ROSTER)
+    s, p = d.schools, d.partners
+    assert set(s["name"]) <= set(real["name"])
+    assert s["latitude"].between(24, 31.5).all() and s["longitude"].between(-88, -79.5).all()
+    # Partners cluster around the roster's schools, not the built-in metros.
+    assert p["latitude"].between(23.5, 32).all() and p["longitude"].between(-88.5, -79).all()
+    # Grade spans and enrollment come from the roster rows (where reported).
+    code = {"PK": "PK", "KG": "K", **{f"{g:02d}": str(g) for g in range(1, 13)}}
+    unique = real[~real["name"].duplicated(keep=False)].set_index("name")
+    rows = unique.loc[unique.index.intersection(s["name"])]
+    got = s.set_index("name").loc[rows.index]
+    reported = rows["st_grade"].isin(list(code)) & rows["end_grade"].isin(list(code))
+    assert reported.sum() > 100
+    want = [code[a] if a == b else f"{code[a]}-{code[b]}"
+            for a, b in zip(rows.loc[reported, "st_grade"], rows.loc[reported, "end_grade"])]
+    assert list(got.loc[reported, "grades"]) == want
+    known = rows["enrollment"].astype(int) > 0
+    assert (got.loc[known, "enrollment"] == rows.loc[known, "enrollment"].astype(int)).all()
+    assert len(d.partnerships) > 0
+    # More schools than roster rows: rows are reused with a suffix.
+    big = generate(len(real) + 50, 20, seed=1, roster=ROSTER).schools
+    assert len(big) == len(real) + 50 and big["name"].str.endswith(" 2").sum() >= 50
+
+
+def _write_roster(path: Path, rows: list[dict], drop: str | None = None) -> Path:
+    df = pd.DataFrame(rows)
+    if drop:
+        df = df.drop(columns=drop)
+    df.to_csv(path, index=False)
+    return path
+
+
+ROWS = [
+    {"ncesid": "1", "name": "ALPHA ELEMENTARY", "city": "GAINESVILLE", "county": "ALACHUA", "state": "FL",
+     "zip": "32603", "latitude": "29.65", "longitude": "-82.34", "level": "ELEMENTARY", "enrollment": "500",
+     "st_grade": "KG", "end_grade": "05", "districtid": "1"},
+    {"ncesid": "2", "name": "BETA HIGH", "city": "OCALA", "county": "MARION", "state": "FL",
+     "zip": "34470", "latitude": "29.19", "longitude": "-82.14", "level": "HIGH", "enrollment": "-999",
+     "st_grade": "09", "end_grade": "12", "districtid": "2"},
+    {"ncesid": "3", "name": "GAMMA SCHOOL", "city": "OCALA", "county": "MARION", "state": "FL",
+     "zip": "34470", "latitude": "29.18", "longitude": "-82.13", "level": "NOT REPORTED", "enrollment": "0",
+     "st_grade": "M", "end_grade": "M", "districtid": "2"},
+]
+
+
+def test_small_roster_is_reused(tmp_path):
+    roster = _write_roster(tmp_path / "r.csv", ROWS)
+    s = generate(10, 5, seed=0, roster=roster).schools
+    base_names = set(s["name"].str.replace(r" \d+$", "", regex=True))
+    assert base_names == {"ALPHA ELEMENTARY", "BETA HIGH", "GAMMA SCHOOL"}
+    assert s["name"].is_unique  # reused rows get " 2", " 3", ...
+    assert dict(zip(s["name"], s["grades"]))["ALPHA ELEMENTARY"] == "K-5"
+    assert dict(zip(s["name"], s["grades"]))["BETA HIGH"] == "9-12"
+    assert dict(zip(s["name"], s["grades"]))["GAMMA SCHOOL"] == "K-12"  # not reported
+    assert dict(zip(s["name"], s["enrollment"]))["ALPHA ELEMENTARY"] == 500
+    assert (s["enrollment"] > 0).all()  # -999 and 0 are filled in
+    base = {r["name"]: (float(r["latitude"]), float(r["longitude"])) for r in ROWS}
+    for name, lat, lon in zip(s["name"], s["latitude"], s["longitude"]):
+        lat0, lon0 = base[re.sub(r" \d+$", "", name)]
+        assert haversine_km(lat, lon, lat0, lon0) <= 3.01  # reused rows move a little
+
+
+def test_missing_roster_raises(tmp_path):
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(DataError, match="nope.csv"):
+        generate(5, 5, roster=missing)
+
+
+def test_roster_missing_column_raises(tmp_path):
+    roster = _write_roster(tmp_path / "r.csv", ROWS, drop="latitude")
+    with pytest.raises(DataError, match=r"r\.csv.*latitude"):
+        generate(5, 5, roster=roster)
+
+
+@pytest.mark.parametrize("content", ["", "name,city\n", "\x00\x01\x02garbage\xff", 'a,"b\n'])
+def test_malformed_roster_raises(tmp_path, content):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content.encode("latin-1"))
+    with pytest.raises(DataError, match="bad.csv"):
+        generate(5, 5, roster=path)
+
+
+def test_roster_bad_value_raises(tmp_path):
+    rows = [dict(r) for r in ROWS]
+    rows[1]["latitude"] = "north"
+    roster = _write_roster(tmp_path / "r.csv", rows)
+    with pytest.raises(DataError, match=r"r\.csv: row 3, column latitude"):
+        generate(5, 5, roster=roster)
