@@ -685,7 +685,7 @@ def _check_header(path: Path, conn: sqlite3.Connection, version: int, app_id: in
         )
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
+def _is_busy(exc: sqlite3.Error) -> bool:
     """Whether a sqlite error means 'someone else holds the lock'."""
     text = str(exc).lower()
     return "locked" in text or "busy" in text
@@ -697,7 +697,7 @@ def _describe(path: Path, exc: sqlite3.DatabaseError) -> str:
     lower = text.lower()
     if "not a database" in lower or "malformed" in lower or "disk image" in lower:
         return f"{path}: is not an outreach database (not a SQLite file, or damaged): {text}"
-    if _is_busy(exc):  # type: ignore[arg-type]
+    if _is_busy(exc):
         return (
             f"{path}: the outreach database is busy (another program kept it locked for more "
             f"than {BUSY_TIMEOUT_S:g} s); try again"
