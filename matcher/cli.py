@@ -76,6 +76,26 @@ def _progress(total: int, label: str, quiet: bool):
         yield bar.update
 
 
+def _state_options(f):
+    f = click.option("--include-current", is_flag=True, help="Also show current partners (recorded as partnered).")(f)
+    f = click.option("--cooldown-days", type=click.IntRange(min=0), default=config.DEFAULT_COOLDOWN_DAYS,
+                     show_default=True, help="Days a declined pair stays out of suggestions.")(f)
+    f = click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+                     help="Outreach database (default models/outreach.db when it exists).")(f)
+    return f
+
+
+def _state_from(db_path: str | None, cooldown_days: int, include_current: bool):
+    """Outreach constraints from the database, or None when there is none."""
+    from matcher.state import OutreachStore
+
+    if db_path is None:
+        if not config.DEFAULT_OUTREACH_DB.exists():
+            return None
+        db_path = str(config.DEFAULT_OUTREACH_DB)
+    return OutreachStore(db_path).constraints(cooldown_days=cooldown_days, include_current=include_current)
+
+
 def _weights_from(weights_file: str | None, weight_items: tuple[str, ...]) -> dict[str, float]:
     from matcher.weights import parse_weight_options, read_weights_file
 
@@ -128,8 +148,10 @@ def train(schools_path, partners_path, history_path, model_path, encoder, weight
 @_model_option
 @_weights_options
 @click.option("--include-full", is_flag=True, help="Also suggest partners with no capacity left.")
+@_state_options
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
-def recommend(school_id, partner_id, need, grades, lat, lon, top, model_path, weights_file, weight_items, include_full, fmt):
+def recommend(school_id, partner_id, need, grades, lat, lon, top, model_path, weights_file, weight_items, include_full,
+              db_path, cooldown_days, include_current, fmt):
     """Suggest partners for a school or a need, or schools for a partner."""
     from matcher.persistence import load_model
 
@@ -142,14 +164,16 @@ def recommend(school_id, partner_id, need, grades, lat, lon, top, model_path, we
         raise click.UsageError("give both --lat and --lon, or neither")
     weights = _weights_from(weights_file, weight_items)
     model = load_model(model_path)
+    state = _state_from(db_path, cooldown_days, include_current)
     if school_id is not None:
-        matches = model.recommend(school_id, n=top, weights=weights, include_full=include_full)
+        matches = model.recommend(school_id, n=top, weights=weights, include_full=include_full, state=state)
         title = f"Partners for {school_id} {model.school_names_[model._position('school', school_id)]}"
     elif partner_id is not None:
-        matches = model.recommend_schools(partner_id, n=top, weights=weights, include_full=include_full)
+        matches = model.recommend_schools(partner_id, n=top, weights=weights, include_full=include_full, state=state)
         title = f"Schools for {partner_id} {model.partner_names_[model._position('partner', partner_id)]}"
     else:
-        matches = model.recommend_for_need(need, n=top, grades=grades, lat=lat, lon=lon, weights=weights, include_full=include_full)
+        matches = model.recommend_for_need(need, n=top, grades=grades, lat=lat, lon=lon, weights=weights,
+                                           include_full=include_full, state=state)
         title = f"Partners for the need: {need[:70]}{'...' if len(need) > 70 else ''}"
     rows = [m.to_dict() for m in matches]
     if fmt == "json":
@@ -202,14 +226,16 @@ def _to_table(title: str, matches) -> str:
 @click.option("--partner", "partner_id", required=True, help="Partner id.")
 @_model_option
 @_weights_options
+@_state_options
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def explain(school_id, partner_id, model_path, weights_file, weight_items, fmt):
+def explain(school_id, partner_id, model_path, weights_file, weight_items, db_path, cooldown_days, include_current, fmt):
     """Why a partner ranks where it does for a school, or what rules it out."""
     from matcher.persistence import load_model
 
     weights = _weights_from(weights_file, weight_items)
     model = load_model(model_path)
-    ex = model.explain(school_id, partner_id, weights=weights)
+    state = _state_from(db_path, cooldown_days, include_current)
+    ex = model.explain(school_id, partner_id, weights=weights, state=state)
     if fmt == "json":
         click.echo(json.dumps(ex.to_dict(), indent=2, ensure_ascii=False))
         return
@@ -365,6 +391,42 @@ def generate(n_schools, n_partners, seed, roster, out_dir):
     for name, path in paths.items():
         n = {"schools": len(data.schools), "partners": len(data.partners), "partnerships": len(data.partnerships)}[name]
         click.echo(f"wrote {path} ({n:,} rows)")
+
+
+@main.group()
+def outcomes() -> None:
+    """Record outreach outcomes and export them as past partnerships."""
+
+
+@outcomes.command("record")
+@click.option("--school", "school_id", required=True)
+@click.option("--partner", "partner_id", required=True)
+@click.option("--status", required=True, type=click.Choice(["shortlisted", "contacted", "declined", "partnered", "do_not_contact"]))
+@click.option("--note", default="", help="Free-text note.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=str(config.DEFAULT_OUTREACH_DB),
+              show_default="models/outreach.db")
+def outcomes_record(school_id, partner_id, status, note, db_path):
+    """Append one outreach event for a school-partner pair."""
+    from matcher.state import OutreachStore
+
+    event = OutreachStore(db_path).record(school_id, partner_id, status, note)
+    click.echo(f"recorded #{event.id}: {event.school_id} / {event.partner_id} -> {event.status} at {event.created_at}")
+
+
+@outcomes.command("export")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=str(config.DEFAULT_OUTREACH_DB),
+              show_default="models/outreach.db")
+@click.option("--output", type=click.Path(dir_okay=False), required=True, help="partnerships.csv to write.")
+def outcomes_export(db_path, output):
+    """Write recorded outcomes (partnered = 1, declined = 0) in the partnerships.csv format."""
+    from pathlib import Path
+
+    from matcher.state import OutreachStore
+
+    if not Path(db_path).exists():
+        raise click.UsageError(f"no outreach database at {db_path}")
+    n = OutreachStore(db_path).export_outcomes(output)
+    click.echo(f"wrote {output} ({n:,} rows)")
 
 
 @main.command()

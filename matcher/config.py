@@ -35,6 +35,11 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 #: Geography: similarity = exp(-distance / length scale).
 DEFAULT_GEO_LENGTH_KM = 25.0
 
+#: Outreach state (shortlisted, contacted, declined, partnered, do-not-contact) for the CLI and web app.
+DEFAULT_OUTREACH_DB = PROJECT_ROOT / "models" / "outreach.db"
+#: Days a declined pair stays out of suggestions.
+DEFAULT_COOLDOWN_DAYS = 180
+
 #: Default text encoder (see ``matcher.encoders``).
 DEFAULT_ENCODER = "minilm"
 

@@ -96,14 +96,19 @@ def exclusions(model: PartnerMatcher, i: int, j: int, d: float | None) -> list[s
     return out
 
 
-def explain_pair(model: PartnerMatcher, i: int, j: int, weights: dict[str, float]) -> Explanation:
-    """Full explanation for school row i and partner row j under ``weights``."""
+def explain_pair(model: PartnerMatcher, i: int, j: int, weights: dict[str, float], state=None) -> Explanation:
+    """Full explanation for school row i and partner row j under ``weights`` and outreach ``state``."""
+    from matcher.ranking import state_mask
+
     from matcher.features import block_similarities
     from matcher.model import Explanation
 
     s = model.schools_.take(slice(i, i + 1))
     score, contrib, dist = model.score_pairs(s, model.partners_, weights)
     ok = model.allowed(s, model.partners_, dist)
+    extra = state_mask(model, [model.school_ids_[i]], state)
+    if extra is not None:
+        ok &= extra
     total = block_total(weights)
     d = None if np.isnan(dist[0, j]) else float(dist[0, j])
     sims, _ = block_similarities(s, model.partners_.take(slice(j, j + 1)), weights[GEO_LENGTH])
@@ -125,6 +130,13 @@ def explain_pair(model: PartnerMatcher, i: int, j: int, weights: dict[str, float
     phrases_offer = {p for c, p in model.tagger_.index.find(str(model.partner_texts_[j]))}
     terms += sorted(phrases_need & phrases_offer - set(terms))
     excluded = exclusions(model, i, j, d)
+    if state is not None:
+        pair = (model.school_ids_[i], model.partner_ids_[j])
+        if pair in state.excluded:
+            excluded.append(f"outreach: {state.reasons.get(pair, 'excluded by recorded outreach')}")
+        elif not ok[0, j] and not excluded:
+            used = state.used_capacity.get(model.partner_ids_[j], 0)
+            excluded.append(f"capacity: all {model.partners_.capacity[j]:g} places are taken by current partnerships ({used})")
     rank = None
     if ok[0, j]:
         better = (score[0] > score[0, j]) | ((score[0] == score[0, j]) & (np.arange(score.shape[1]) < j))

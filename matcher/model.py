@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from matcher.features import (
 )
 from matcher.params import ParamsMixin
 from matcher.weights import GEO_LENGTH, block_total, check_weights, merge_weights
+
+if TYPE_CHECKING:
+    from matcher.state import Constraints
 
 
 @dataclass
@@ -253,6 +256,12 @@ class PartnerMatcher(ParamsMixin):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "partners_")
 
+    def _partner_index(self) -> dict[str, int]:
+        """partner id -> row."""
+        if getattr(self, "_partner_pos", None) is None:
+            self._partner_pos = {v: i for i, v in enumerate(self.partner_ids_)}
+        return self._partner_pos
+
     def _position(self, kind: str, id_: str) -> int:
         """Row of a school or partner id; UnknownIdError with close ids if absent."""
         attr = f"_{kind}_pos"
@@ -342,6 +351,7 @@ class PartnerMatcher(ParamsMixin):
         n: int = config.DEFAULT_TOP,
         weights: Mapping[str, float] | None = None,
         include_full: bool = False,
+        state: Constraints | None = None,
     ) -> list[Match]:
         """Partners for a known school, best first.
 
@@ -354,6 +364,9 @@ class PartnerMatcher(ParamsMixin):
             Block weights overriding the model's for this query.
         include_full : bool, default False
             Also suggest partners with no capacity left.
+        state : matcher.state.Constraints, optional
+            Outreach state: pairs it excludes are not suggested, and current
+            partnerships use up capacity.
 
         Returns
         -------
@@ -361,7 +374,7 @@ class PartnerMatcher(ParamsMixin):
         """
         self._check_fitted()
         i = self._position("school", school_id)
-        return self._rank_partners(self.schools_.take(slice(i, i + 1)), n, weights, include_full, school_row=i)
+        return self._rank_partners(self.schools_.take(slice(i, i + 1)), n, weights, include_full, [school_id], state)
 
     def recommend_for_need(
         self,
@@ -372,10 +385,11 @@ class PartnerMatcher(ParamsMixin):
         lon: float | None = None,
         weights: Mapping[str, float] | None = None,
         include_full: bool = False,
+        state: Constraints | None = None,
     ) -> list[Match]:
         """Partners for a need typed on the spot (optionally with grades and a location)."""
         s = self.need_features(need, grades, lat, lon)
-        return self._rank_partners(s, n, weights, include_full, need_text=need)
+        return self._rank_partners(s, n, weights, include_full, None, state)
 
     def recommend_schools(
         self,
@@ -383,10 +397,11 @@ class PartnerMatcher(ParamsMixin):
         n: int = config.DEFAULT_TOP,
         weights: Mapping[str, float] | None = None,
         include_full: bool = False,
+        state: Constraints | None = None,
     ) -> list[Match]:
         """Schools a known partner could serve, best first (the reverse question)."""
         from matcher.explain import reasons_for_partner
-        from matcher.ranking import top_k
+        from matcher.ranking import state_mask, top_k
 
         self._check_fitted()
         _check_n(n)
@@ -395,6 +410,9 @@ class PartnerMatcher(ParamsMixin):
         p = self.partners_.take(slice(j, j + 1))
         score, contrib, dist = self.score_pairs(self.schools_, p, w)
         ok = self.allowed(self.schools_, p, dist, include_full)
+        extra = state_mask(self, list(self.school_ids_), state, include_full)
+        if extra is not None:
+            ok &= extra[:, j : j + 1]
         rows = top_k(score[:, 0], ok[:, 0], n)
         out = []
         for rank, i in enumerate(rows, 1):
@@ -422,8 +440,8 @@ class PartnerMatcher(ParamsMixin):
         n: int,
         weights: Mapping[str, float] | None,
         include_full: bool,
-        school_row: int | None = None,
-        need_text: str | None = None,
+        school_ids: list[str] | None = None,
+        state: Constraints | None = None,
     ) -> list[Match]:
         """Rank every partner for a one-school chunk."""
         from matcher.explain import reasons_for_school
@@ -431,7 +449,7 @@ class PartnerMatcher(ParamsMixin):
 
         _check_n(n)
         w = self.resolve_weights(weights)
-        ((cols, scores, contrib, dist),) = rank_chunk(self, s, n, w, include_full)
+        ((cols, scores, contrib, dist),) = rank_chunk(self, s, n, w, include_full, school_ids, state)
         out = []
         for rank, j in enumerate(cols, 1):
             d = _dist(dist[rank - 1])
@@ -462,14 +480,20 @@ class PartnerMatcher(ParamsMixin):
         both = both[np.argsort(-(need[both] * offer[both]), kind="stable")]
         return [(self.category_slugs_[c], float(need[c]), float(offer[c])) for c in both]
 
-    def explain(self, school_id: str, partner_id: str, weights: Mapping[str, float] | None = None) -> Explanation:
+    def explain(
+        self,
+        school_id: str,
+        partner_id: str,
+        weights: Mapping[str, float] | None = None,
+        state: Constraints | None = None,
+    ) -> Explanation:
         """Every block's similarity, weight and contribution for one pair, and what excludes it."""
         from matcher.explain import explain_pair
 
         self._check_fitted()
         i = self._position("school", school_id)
         j = self._position("partner", partner_id)
-        return explain_pair(self, i, j, self.resolve_weights(weights))
+        return explain_pair(self, i, j, self.resolve_weights(weights), state)
 
 
 def _validated(df, validate, source: str):

@@ -34,7 +34,35 @@ def top_k(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
     return cand[order]
 
 
-def rank_chunk(model, s, k: int, weights, include_full: bool = False):
+def state_mask(model, school_ids, state, include_full: bool = False) -> np.ndarray | None:
+    """Pairs (chunk x partners) that outreach state allows, or None when there is no state.
+
+    Excluded pairs (do-not-contact, declined within the cooldown, current
+    partners unless included) are out; each current partnership uses one unit
+    of its partner's capacity, except for the pair itself when current
+    partners are shown.
+    """
+    if state is None:
+        return None
+    pos = model._partner_index()
+    left = model.partners_.capacity.copy()
+    for pid, used in state.used_capacity.items():
+        if pid in pos:
+            left[pos[pid]] -= used
+    ok = np.repeat((left > 0 if not include_full else np.ones(len(left), bool))[None, :], len(school_ids), axis=0)
+    for row, sid in enumerate(school_ids):
+        for p_id, status in state.pairs_of_school(sid):
+            col = pos.get(p_id)
+            if col is None:
+                continue
+            if (sid, p_id) in state.excluded:
+                ok[row, col] = False
+            elif status == "partnered":  # a current partner shown as such keeps its place
+                ok[row, col] = True
+    return ok
+
+
+def rank_chunk(model, s, k: int, weights, include_full: bool = False, school_ids=None, state=None):
     """Top-``k`` partners for every school of a chunk: the one ranking path behind recommend, rank and evaluate.
 
     Parameters
@@ -48,6 +76,10 @@ def rank_chunk(model, s, k: int, weights, include_full: bool = False):
         Full block -> weight mapping (see ``PartnerMatcher.resolve_weights``).
     include_full : bool
         Also rank partners with no capacity left.
+    school_ids : sequence of str, optional
+        The chunk's school ids (None for ad-hoc needs), to apply outreach ``state``.
+    state : matcher.state.Constraints, optional
+        Outreach state: excluded pairs and capacity used by current partnerships.
 
     Returns
     -------
@@ -57,6 +89,9 @@ def rank_chunk(model, s, k: int, weights, include_full: bool = False):
     """
     score, contrib, dist = model.score_pairs(s, model.partners_, weights)
     ok = model.allowed(s, model.partners_, dist, include_full)
+    extra = state_mask(model, school_ids if school_ids is not None else [None] * len(s), state, include_full)
+    if extra is not None:
+        ok &= extra
     out = []
     for r in range(len(s)):
         cols = top_k(score[r], ok[r], k)

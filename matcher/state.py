@@ -42,11 +42,7 @@ from matcher.config import PROJECT_ROOT
 from matcher.errors import MatcherError
 from matcher.persistence import atomic_write
 
-# TODO(lead): move these two defaults into matcher.config.
-#: Default outreach database used by the CLI and the web app.
-DEFAULT_OUTREACH_DB = PROJECT_ROOT / "models" / "outreach.db"
-#: Days a declined pair stays out of suggestions.
-DEFAULT_COOLDOWN_DAYS = 180
+from matcher.config import DEFAULT_COOLDOWN_DAYS, DEFAULT_OUTREACH_DB  # noqa: E402,F401  (re-exported)
 
 #: Every status an event can have, in the usual order of a pair's life.
 STATUSES: tuple[str, ...] = ("shortlisted", "contacted", "declined", "partnered", "do_not_contact")
@@ -179,6 +175,16 @@ class Constraints:
     reasons: dict[Pair, str] = field(default_factory=dict)
     used_capacity: dict[str, int] = field(default_factory=dict)
     status: dict[Pair, str] = field(default_factory=dict)
+
+    def pairs_of_school(self, school_id: str | None) -> list[tuple[str, str]]:
+        """``(partner_id, latest status)`` of every pair of this school with any event."""
+        index = self.__dict__.get("_by_school")
+        if index is None:
+            index = {}
+            for (s, p), st in sorted(self.status.items()):
+                index.setdefault(s, []).append((p, st))
+            self.__dict__["_by_school"] = index
+        return index.get(school_id, [])
 
     def is_excluded(self, school_id: str, partner_id: str) -> bool:
         """Whether the pair must not be suggested now.
