@@ -43,6 +43,13 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def _umask_mode() -> int:
+    """The mode a new file gets from the user's umask (mkstemp would give 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[BinaryIO]:
     """Write to a temporary file beside ``path``; move it into place only if the block succeeds."""
@@ -54,6 +61,7 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[BinaryIO]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -116,6 +124,7 @@ def save_model(model: Any, path: str | Path, training_files: dict[str, dict[str,
         with atomic_write(meta_target, "w") as fh:  # type: ignore[arg-type]
             json.dump(meta, fh, indent=2)
             fh.write("\n")
+        os.chmod(tmp, _umask_mode())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
