@@ -13,9 +13,24 @@ district coordinator would collect, and to hide a known signal:
   their type (a clinic offers health, a library literacy ...) and describe
   them in free text from the partner's side.
 * Partnerships are drawn from a hidden utility (:data:`HIDDEN_UTILITY`):
-  each school picks among its highest-utility *feasible* partners, and a
-  partnership works out (``outcome`` 1) with a probability that rises with
-  utility. Evaluation and tuning should recover this ordering of factors.
+  each school takes its highest-utility *feasible* partners (grade bands
+  overlap, the school is within the partner's service radius unless the
+  partner is remote or has no radius limit, capacity above 0), with Gumbel
+  noise on the utility, and a partnership works out (``outcome`` 1) with a
+  probability that rises with utility. Evaluation and tuning should recover
+  this ordering of factors.
+
+  Up to :data:`EXACT_MAX_PAIRS` school-partner pairs (2,000 x 10,000), every
+  school chooses among *all* its feasible partners, so the only geography in
+  the history is the hidden geo term (and the radius limits). Larger datasets
+  use an approximation, because scoring every pair would cost
+  ``n_schools * n_partners`` (10^12 for a million of each): a school then
+  chooses among ~128 sampled candidates - partners near it, partners in the
+  rest of its metro, and remote partners - but never a far-away partner that
+  merely has no radius limit. That adds a geography effect the hidden
+  utility does not have (chosen partners are closer, and category matches
+  rarer, than the utility alone implies), so tune or evaluate weights on
+  data within the exact size when the ordering of factors matters.
 
 Everything is vectorised (text is assembled from pre-built pieces with numpy
 object-array concatenation) and seeded, so the same seed gives byte-identical
@@ -86,6 +101,10 @@ PARTNERSHIPS_PER_SCHOOL = 10
 PARTNERSHIPS_PER_PARTNER = 20
 #: ... and never more than this in total (keeps a million-school CSV a sensible size).
 MAX_DEFAULT_PARTNERSHIPS = 2_000_000
+
+#: Up to this many school-partner pairs (``n_schools * n_partners``), every school chooses among
+#: *all* its feasible partners; above it, among sampled candidates (see the module docstring).
+EXACT_MAX_PAIRS = 20_000_000
 
 #: Partnerships start on or before this date (fixed, so output does not depend on today).
 HISTORY_END = np.datetime64("2025-06-30")
@@ -1225,6 +1244,9 @@ def _partner_text(world: _World, rng: np.random.Generator, cats: np.ndarray, pty
 # Partnerships
 # ---------------------------------------------------------------------------
 
+_EXACT_CHUNK = 256          # schools per block when scoring all partners (fixed: determinism) ...
+_EXACT_CELLS = 1 << 21      # ... fewer when there are many partners, to bound a block's memory
+
 _FINE_CELL_DEG = 0.1     # ~11 km: "nearby" partners
 _COARSE_CELL_DEG = 0.5   # ~50 km: the rest of the metro
 _N_FINE, _N_COARSE, _N_GLOBAL = 56, 56, 16  # candidates per school from each pool
@@ -1327,8 +1349,77 @@ def _unit_xyz(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)
 
 
+class _ExactScorer:
+    """Hidden utility of blocks of schools against every partner that has capacity."""
+
+    def __init__(self, s: _Side, p: _Side) -> None:
+        self.s = s
+        alive = np.flatnonzero(~(p.capacity == 0))  # capacity 0 can never take a school
+        self.alive = alive
+        self.sx, self.sy, self.sz = _unit_xyz(s.lat, s.lon)
+        px, py, pz = _unit_xyz(p.lat[alive], p.lon[alive])
+        self.px, self.py, self.pz = px[None, :], py[None, :], pz[None, :]
+        self.p_lo = p.lo[alive][None, :].astype(np.int16)
+        self.p_hi = p.hi[alive][None, :].astype(np.int16)
+        reach = np.where(p.remote | np.isnan(p.radius), np.inf, p.radius)
+        self.reach = reach[alive][None, :]
+        quality = HIDDEN_UTILITY["quality"] * p.quality[alive]
+        self.quality = quality.astype(np.float32)[None, :]
+        # One contiguous row per category: a school's need gathers a whole row at once.
+        self.offers_t = np.ascontiguousarray(p.offers[alive].T)
+        self.block = int(min(_EXACT_CHUNK, max(1, _EXACT_CELLS // max(alive.size, 1))))
+
+    def score(self, rows: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Noisy hidden utility of each (school, partner) pair (-inf where infeasible) and the
+        feasibility mask; columns are :attr:`alive` partners.
+
+        Distances and feasibility are float64 (a partner's radius is a hard limit); the utility
+        is float32, like the Gumbel noise in it, which halves the memory traffic.
+        """
+        s, w, f32 = self.s, HIDDEN_UTILITY, np.float32
+        shape = (len(rows), self.alive.size)
+        # Great-circle distance from the chord between unit vectors (in place: blocks are big).
+        dist = self.px - self.sx[rows, None]
+        dist *= dist
+        d = self.py - self.sy[rows, None]
+        d *= d
+        dist += d
+        np.subtract(self.pz, self.sz[rows, None], out=d)
+        d *= d
+        dist += d
+        np.sqrt(dist, out=dist)
+        dist *= 0.5
+        np.minimum(dist, 1.0, out=dist)
+        np.arcsin(dist, out=dist)
+        dist *= 2 * _EARTH_RADIUS_KM
+        s_lo = s.lo[rows, None].astype(np.int16)
+        s_hi = s.hi[rows, None].astype(np.int16)
+        overlap = np.minimum(s_hi, self.p_hi) - np.maximum(s_lo, self.p_lo) + 1
+        feasible = dist <= self.reach
+        feasible &= overlap > 0
+        # geo * exp(-distance / scale)
+        util = dist.astype(f32)
+        util *= f32(-1.0 / GEO_SCALE_KM)
+        np.exp(util, out=util)
+        util *= f32(w["geo"])
+        np.maximum(overlap, 0, out=overlap)
+        util += overlap * (w["grades"] / (s_hi - s_lo + 1)).astype(f32)
+        for j in range(s.cats.shape[1]):
+            # An absent need (-1) has weight 0, so any row will do for it.
+            hit = self.offers_t[np.maximum(s.cats[rows, j], 0)]
+            util += (w["categories"] * s.cat_w[rows, j, None]).astype(f32) * hit
+        util += self.quality
+        # Gumbel noise as -log(Exp(1)), as in the sampled path.
+        noise = rng.standard_exponential(shape, dtype=f32)
+        np.log(np.maximum(noise, f32(1e-30), out=noise), out=noise)
+        noise *= f32(w["noise"])
+        util -= noise
+        np.putmask(util, ~feasible, f32(-np.inf))
+        return util, feasible
+
+
 class _Scorer:
-    """Candidate sampling and hidden utility for blocks of schools."""
+    """Candidate sampling and hidden utility for blocks of schools (large-data approximation)."""
 
     def __init__(self, s: _Side, p: _Side) -> None:
         # Partners are renumbered in fine-cell order, so the candidates of nearby schools sit
@@ -1433,43 +1524,52 @@ def _top(util: np.ndarray, take: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _draw_partnerships(s: _Side, p: _Side, n_target: int, rng: np.random.Generator) -> _Links:
-    """Each school picks its highest-utility feasible partners among sampled candidates."""
+    """Each school picks its highest-utility feasible partners: among all of them when there are
+    at most :data:`EXACT_MAX_PAIRS` pairs, else among sampled candidates."""
     n_s, n_p = len(s.lat), len(p.lat)
     if n_s == 0 or n_p == 0 or n_target == 0:
         return _Links(*(np.empty(0, np.int64) for _ in range(3)), np.empty(0, dtype=object))
-    scorer = _Scorer(s, p)
+    exact = _ExactScorer(s, p) if n_s * n_p <= EXACT_MAX_PAIRS else None
+    sampled = None if exact else _Scorer(s, p)
+    block = exact.block if exact is not None else _CHUNK
 
     # How many partners each school wants: overdispersed around the mean, summing to the target.
     appetite = rng.gamma(4.0, 0.25, n_s)
     want = rng.multinomial(n_target, appetite / appetite.sum())
     # Schools that want none are scored only if others fall short (saves most of the work
     # when partnerships are few per school).
-    queue = np.concatenate([scorer.school_order(np.flatnonzero(want > 0)),
-                            scorer.school_order(np.flatnonzero(want == 0))])
+    queue = [np.flatnonzero(want > 0), np.flatnonzero(want == 0)]
+    if sampled is not None:  # nearby schools together, so a block's candidates share memory
+        queue = [sampled.school_order(q) for q in queue]
+    queue = np.concatenate(queue)
     n_wanting = int((want > 0).sum())
 
     sel_s, sel_p, sel_u = [], [], []
     carry = 0
-    for at in range(0, n_s, _CHUNK):
+    for at in range(0, n_s, block):
         if at >= n_wanting and carry == 0:
             break
-        rows = queue[at:at + _CHUNK]
-        cand = scorer.candidates(rows, rng)
-        util = scorer.utility(rows, cand, rng)
+        rows = queue[at:at + block]
+        if exact is not None:
+            util, feasible = exact.score(rows, rng)
+            n_feas = feasible.sum(axis=1)
+        else:
+            cand = sampled.candidates(rows, rng)
+            util = sampled.utility(rows, cand, rng)
+            n_feas = np.isfinite(util).sum(axis=1)
         # Gumbel-top-k: the k best noisy utilities; shortfalls move on to schools with room.
-        n_feas = np.isfinite(util).sum(axis=1)
         base = np.minimum(want[rows], n_feas)
         deficit = carry + int((want[rows] - base).sum())
         extra = _spread(deficit, n_feas - base, rng)
         carry = deficit - int(extra.sum())
         r, col = _top(util, base + extra)
         sel_s.append(rows[r])
-        sel_p.append(scorer.perm[cand[r, col]])
+        sel_p.append(exact.alive[col] if exact is not None else sampled.perm[cand[r, col]])
         sel_u.append(util[r, col])
 
     school = np.concatenate(sel_s)
     partner = np.concatenate(sel_p)
-    util = np.concatenate(sel_u)
+    util = np.concatenate(sel_u).astype(np.float64)
     n = len(util)
 
     # Outcome: P(success) rises with utility; the intercept is set so ~80% succeed.
