@@ -42,11 +42,10 @@ def reasons_for_school(
     out = []
     shorts = _shorts(model, cats)
     if shorts:
-        out.append(f"meets your {_join(shorts)} need{'s' if len(shorts) > 1 else ''}")
+        out.append(f"meets your need{'s' if len(shorts) > 1 else ''} for {_join(shorts)}")
     else:
         offer = model.partners_.categories[j]
-        top = int(np.argmax(offer))
-        out.append(f"offers {model.category_shorts_[top]} (closest wording to your need)")
+        out.append(f"close in wording to your need (offers {model.category_shorts_[int(np.argmax(offer))]})")
     dist = _distance_phrase(model, j, d)
     if dist:
         out.append(dist)
@@ -66,10 +65,10 @@ def reasons_for_partner(
     out = []
     shorts = _shorts(model, cats)
     if shorts:
-        out.append(f"needs your {_join(shorts)} offering{'s' if len(shorts) > 1 else ''}")
+        out.append(f"needs what you offer for {_join(shorts)}")
     else:
         need = model.schools_.categories[i]
-        out.append(f"needs {model.category_shorts_[int(np.argmax(need))]} (closest wording to your offering)")
+        out.append(f"close in wording to your offering (needs {model.category_shorts_[int(np.argmax(need))]})")
     dist = _distance_phrase(model, j, d)
     if dist:
         out.append(dist)

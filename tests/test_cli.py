@@ -28,7 +28,7 @@ def test_recommend_json_shape(model_file):
         assert {"rank", "partner_id", "name", "score", "components", "distance_km", "matched_categories", "reasons"} <= set(r)
         assert sum(r["components"].values()) == pytest.approx(r["score"], abs=1e-5)
         assert isinstance(r["reasons"], list) and r["reasons"]
-    assert "food insecurity" in rows[0]["reasons"][0]
+    assert rows[0]["reasons"][0].startswith("meets your need") and "food insecurity" in rows[0]["reasons"][0]
 
 
 def test_recommend_table_csv_partner_and_need(model_file):
