@@ -6,6 +6,6 @@ The library is usable without the CLI::
     from matcher.model import PartnerMatcher
 
     model = PartnerMatcher().fit(read_schools("schools.csv"), read_partners("partners.csv"))
-    model.recommend("S0001", n=5)
+    model.recommend("S000001", n=5)
 """
 __version__ = "0.1.0"

@@ -357,14 +357,17 @@ def tune(schools_path, partners_path, history_path, k, method, trials, folds, sp
             click.echo("Plots need matplotlib: pip install 'matcher[plot]' (the report has the tables).", err=True)
 
 
+_SHORT = {"partner_type": "type"}
+
+
 def _tune_table(result, top: int = 10) -> str:
     blocks = list(config.BLOCKS)
     lines = [f"{result.method} search, {result.folds}-fold cross-validation by {result.objective} "
              f"(mean ± spread over folds); best {min(top, len(result.trials))} of {len(result.trials)} trials:"]
-    header = f"{'#':>3}  " + "  ".join(f"{b[:8]:>8}" for b in blocks) + f"  {'geo km':>6}  {'mean':>7}  {'± sd':>6}"
+    header = f"{'#':>3}  " + "  ".join(f"{_SHORT.get(b, b):>10}" for b in blocks) + f"  {'geo km':>6}  {'mean':>7}  {'± sd':>6}"
     lines += [header, "-" * len(header)]
     for i, t in enumerate(result.trials[:top], 1):
-        lines.append(f"{i:>3}  " + "  ".join(f"{t.weights[b]:>8.2f}" for b in blocks)
+        lines.append(f"{i:>3}  " + "  ".join(f"{t.weights[b]:>10.2f}" for b in blocks)
                      + f"  {t.geo_length_km:>6g}  {t.mean:>7.4f}  {t.std:>6.4f}")
     d, b = result.default, result.best
     lines.append(f"default weights:  {result.objective} {d.mean:.4f} ± {d.std:.4f}")
