@@ -137,3 +137,61 @@ def test_generate_writes_three_files(tmp_path):
 def test_every_command_has_help():
     for cmd in ["train", "recommend", "explain", "generate", "info"]:
         assert "Usage: main " in run(cmd, "--help").stdout or "Usage:" in run(cmd, "--help").stdout
+
+
+BAD_SCHOOLS = [
+    ("missing-column", "school_id,name\nS1,A\n", "column needs: missing required column (found: school_id, name)"),
+    ("empty", "", "file is empty"),
+    ("header-only", "school_id,name,needs\n", "has a header but no data rows"),
+    ("ragged", "school_id,name,needs\nS1,A,tutoring,extra\n", "row 2: has 4 fields, header has 3"),
+    ("empty-id", "school_id,name,needs\n,A,tutoring\n", "row 2, column school_id: school_id is blank"),
+    ("bad-grades", "school_id,name,needs,grades\nS1,A,tutoring,8-6\n", "row 2, column grades: range '8-6' is reversed"),
+    ("bad-frl", "school_id,name,needs,frl_pct\nS1,A,tutoring,120\n", "row 2, column frl_pct: '120' is out of range"),
+    ("bad-lon", "school_id,name,needs,latitude,longitude\nS1,A,x,40,abc\n", "row 2, column longitude: 'abc' is not a number"),
+]
+
+
+@pytest.mark.parametrize("name, content, message", BAD_SCHOOLS, ids=[b[0] for b in BAD_SCHOOLS])
+def test_every_bad_schools_file_is_one_clear_error(model_file, data_dir, tmp_path, name, content, message):
+    target = tmp_path / "m.joblib"
+    shutil.copy(model_file, target)
+    shutil.copy(model_file.with_suffix(".json"), tmp_path / "m.json")
+    before = target.read_bytes()
+    bad = tmp_path / "schools.csv"
+    bad.write_text(content)
+    result = run("train", "--schools", bad, "--partners", data_dir / "partners.csv", "--model", target, ok=False)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"Error: {bad}: ") and message in result.stderr
+    assert target.read_bytes() == before
+
+
+BAD_PARTNERS = [
+    ("remote", "partner_id,name,offerings,remote\nP1,A,x,maybe\n", "row 2, column remote: 'maybe' is not true or false"),
+    ("radius", "partner_id,name,offerings,service_radius_km\nP1,A,x,0\n", "row 2, column service_radius_km: '0' is out of range"),
+    ("capacity", "partner_id,name,offerings,capacity\nP1,A,x,-2\n", "row 2, column capacity: '-2' is not a whole number >= 0"),
+    ("duplicate", "partner_id,name,offerings\nP1,A,x\nP1,B,y\n", "row 3, column partner_id: duplicate partner_id 'P1' (first seen in row 2)"),
+]
+
+
+@pytest.mark.parametrize("name, content, message", BAD_PARTNERS, ids=[b[0] for b in BAD_PARTNERS])
+def test_every_bad_partners_file_is_one_clear_error(data_dir, tmp_path, name, content, message):
+    bad = tmp_path / "partners.csv"
+    bad.write_text(content)
+    result = run("train", "--schools", data_dir / "schools.csv", "--partners", bad, "--model", tmp_path / "m.joblib", ok=False)
+    assert result.exit_code == 1 and message in result.stderr
+    assert not (tmp_path / "m.joblib").exists()
+
+
+def test_binary_file_is_refused(data_dir, tmp_path):
+    bad = tmp_path / "schools.csv"
+    bad.write_bytes(b"PK\x03\x04\x00\x00binary\x00stuff")
+    result = run("train", "--schools", bad, "--partners", data_dir / "partners.csv", "--model", tmp_path / "m.joblib", ok=False)
+    assert result.exit_code == 1 and "is not a text CSV file" in result.stderr
+
+
+def test_windows_1252_file_loads(data_dir, tmp_path):
+    f = tmp_path / "schools.csv"
+    f.write_bytes("school_id,name,needs\nS1,Café Académie,tutoring in reading\n".encode("cp1252"))
+    run("train", "--schools", f, "--partners", data_dir / "partners.csv", "--model", tmp_path / "m.joblib")
+    out = json.loads(run("recommend", "--model", tmp_path / "m.joblib", "--partner", "P5", "--format", "json").stdout)
+    assert [r["name"] for r in out] == ["Café Académie"]
