@@ -260,16 +260,19 @@ class CategoryTagger:
 
     def embedding_nearness(self, emb: np.ndarray, chunk: int = 2048) -> np.ndarray:
         """Cosine nearness of each text to each category: mean of its 3 best phrases and its description."""
+        slots = self.__dict__.get("_slots")
+        if slots is None:  # (categories x longest phrase list) of phrase columns, padded with a -inf column
+            groups = [np.flatnonzero(self.phrase_cat == ci) for ci in range(self.n_categories)]
+            slots = np.full((self.n_categories, max(len(g) for g in groups)), len(self.phrase_cat), dtype=np.int64)
+            for ci, g in enumerate(groups):
+                slots[ci, : len(g)] = g
+            self.__dict__["_slots"] = slots
         near = np.empty((len(emb), self.n_categories), dtype=np.float32)
-        groups = [np.flatnonzero(self.phrase_cat == ci) for ci in range(self.n_categories)]
         for start in range(0, len(emb), chunk):  # bounded memory: texts x phrases is large
             e = emb[start : start + chunk]
-            sims = e @ self.phrase_emb.T
-            for ci, cols in enumerate(groups):
-                k = min(3, len(cols))
-                best = -np.partition(-sims[:, cols], k - 1, axis=1)[:, :k]
-                near[start : start + chunk, ci] = best.mean(axis=1)
-            near[start : start + chunk] = 0.5 * near[start : start + chunk] + 0.5 * (e @ self.desc_emb.T)
+            sims = np.concatenate([e @ self.phrase_emb.T, np.full((len(e), 1), -np.inf, np.float32)], axis=1)
+            best3 = -np.partition(-sims[:, slots], 2, axis=2)[:, :, :3]
+            near[start : start + chunk] = 0.5 * best3.mean(axis=2) + 0.5 * (e @ self.desc_emb.T)
         return near
 
     def tag(self, texts: list[str], emb: np.ndarray) -> np.ndarray:
