@@ -18,10 +18,11 @@ This is a bipartite b-matching. Two solvers:
     optimal assignment. Used when there are at most ``exact_max_pairs``
     candidate pairs.
 ``greedy-regret``
-    A regret heuristic for larger problems: repeatedly serve the school that
-    would lose the most by not getting its best remaining option now (see
-    :func:`assign`). Linear-ish time, no optimality guarantee; typically within
-    a fraction of a percent of the optimum (``scripts/bench_assign.py``).
+    A heuristic for larger problems: repeatedly serve the school that would
+    lose the most by not getting its best remaining option now (regret), and
+    keep the better of that and plain best-pair-first greedy (see
+    :func:`assign`). Near-linear time, no optimality guarantee; measured gaps
+    in ``scripts/bench_assign.py``.
 
 Equity: with ``equity_weight = W > 0`` every pair's score is boosted by its
 school's share of students on free or reduced-price lunch,
@@ -52,7 +53,11 @@ METHODS = ("auto", "exact", "greedy")
 #: ``TIE_BREAK * max_score * (n - r) / n`` added to its score. Small enough that
 #: the solution is optimal for the true scores to within
 #: ``TIE_BREAK * max_score * pairs chosen`` (reported totals use the true scores).
-TIE_BREAK = 1e-9
+TIE_BREAK = 1e-7
+
+#: HiGHS feasibility tolerances (default 1e-7): tighter, so that tie-break bonus
+#: differences of small problems are resolved; measured to cost no time.
+_LP_TOLERANCE = 1e-9
 
 _MAX_PROBLEMS = 5  # input problems listed in one error message
 
@@ -132,8 +137,10 @@ def assign(
         regret heuristic; ``"auto"`` is exact when there are at most
         ``exact_max_pairs`` candidate rows, else greedy.
     exact_max_pairs : int, default 2_000_000
-        Size limit of ``"auto"``. Exact takes about 1 GB and a minute at 1M
-        pairs (see ``scripts/bench_assign.py``).
+        Size limit of ``"auto"``. Measured (``scripts/bench_assign.py``,
+        top-20 candidates): exact takes ~2 s CPU at 200k pairs, ~16 s and
+        ~1 GB at 1M, ~45 s and ~1.6 GB at 2M; greedy ~6 s and little memory
+        at 2M.
 
     Returns
     -------
@@ -154,9 +161,11 @@ def assign(
     * exact: each pair gets a bonus ``TIE_BREAK * max_score * (n - r) / n``
       where r is its rank in (school_id, partner_id) order. The bonus also
       means that, among equally good solutions, one with more pairs is
-      preferred (zero-score pairs are taken when they cost nothing). Ties
-      closer than the solver's tolerance (1e-9 relative) are settled by the
-      solver's deterministic pivoting instead.
+      preferred (zero-score pairs are taken when they cost nothing). This
+      is a preference, not a strict rule: solutions with equal scores and
+      equal rank sums, and (in problems of many thousand pairs) bonus
+      differences below the solver's tolerance, are settled by the solver's
+      deterministic pivoting.
     * greedy: every comparison ends with (school_id, partner_id) order.
 
     Greedy with regret: each school's remaining options are its candidates
@@ -167,9 +176,14 @@ def assign(
     regret, then best value, then school id); the top school takes its best
     option; when a partner fills, only the schools that have it among their
     first ``r+1`` remaining options are re-keyed (lazy updates, stale heap
-    entries are skipped by a version number). It runs in
-    O(pairs log schools) and has no optimality guarantee; measured gaps are in
-    ``scripts/bench_assign.py``.
+    entries are skipped by a version number). Regret shines when partners
+    have room for most schools but misjudges scarcity (it serves a school
+    whose only option is poor before one that would use the slot better), so
+    the same pass is also run in plain score order (best pair first) and the
+    better total is returned (on some instances with capacity far below
+    demand the plain pass is several percent better). Both run in
+    O(pairs log pairs) and have no optimality guarantee; measured gaps are
+    in ``scripts/bench_assign.py``.
 
     Examples
     --------
@@ -202,7 +216,7 @@ def assign(
         frl = _read_frl(frl_pct, school_ids)
         objective = score * (1.0 + w * np.nan_to_num(frl, nan=0.0)[school] / 100.0)
 
-    naive_over, naive_total = _naive(school, partner, objective, cap, len(school_ids))
+    naive_over, naive_total = _naive(school, partner, objective, cap)
 
     use_exact = method == "exact" or (method == "auto" and len(score) <= exact_max_pairs)
     usable = np.flatnonzero(cap[partner] > 0)  # capacity-0 partners can never be chosen
@@ -323,7 +337,7 @@ def _read_frl(frl_pct: Mapping[str, float], school_ids: np.ndarray) -> np.ndarra
 # ----------------------------------------------------------------------------- solvers
 
 
-def _naive(school, partner, objective, cap, n_schools) -> tuple[int, float]:
+def _naive(school, partner, objective, cap) -> tuple[int, float]:
     """Over-capacity count and total if every school took its best candidate."""
     if len(school) == 0:
         return 0, 0.0
@@ -359,8 +373,12 @@ def _solve_exact(school, partner, value, cap, per_school, n_schools) -> np.ndarr
     # rows are in (school, partner) order, so the bonus prefers lower ids; see TIE_BREAK
     scale = float(value.max()) or 1.0
     bonus = TIE_BREAK * scale * (n - np.arange(n)) / n
-    res = linprog(-(value + bonus), A_ub=a_ub, b_ub=b_ub, bounds=(0, 1), method="highs-ds")
-    if res.status != 0:  # cannot happen for this LP (x = 0 is feasible, the box bounds it)
+    tight = {"dual_feasibility_tolerance": _LP_TOLERANCE, "primal_feasibility_tolerance": _LP_TOLERANCE}
+    # dual simplex ends on a vertex, and vertices of this polytope are 0/1
+    res = linprog(-(value + bonus), A_ub=a_ub, b_ub=b_ub, bounds=(0, 1), method="highs-ds", options=tight)
+    if res.status == 4:  # numerical trouble at the tight tolerance: HiGHS defaults are still exact here
+        res = linprog(-(value + bonus), A_ub=a_ub, b_ub=b_ub, bounds=(0, 1), method="highs-ds")
+    if res.status != 0:  # x = 0 is feasible and the box bounds the LP, so this is a solver failure
         raise RuntimeError(f"assignment LP failed: {res.message}")
     x = res.x
     if np.abs(x - np.round(x)).max() > 1e-6:  # a vertex of a TU polytope is 0/1
@@ -369,10 +387,34 @@ def _solve_exact(school, partner, value, cap, per_school, n_schools) -> np.ndarr
 
 
 def _solve_greedy(school, partner, value, cap, per_school, n_schools) -> np.ndarray:
+    """Rows of the better of regret greedy and plain score-order greedy (see :func:`assign`)."""
+    if len(value) == 0:
+        return np.zeros(0, dtype=np.int64)
+    by_regret = _greedy_regret(school, partner, value, cap, per_school, n_schools)
+    by_score = _greedy_score(school, partner, value, cap, per_school, n_schools)
+    # exact sums of the same numbers in the same order, so the comparison is reproducible
+    return by_score if value[by_score].sum() > value[by_regret].sum() else by_regret
+
+
+def _greedy_score(school, partner, value, cap, per_school, n_schools) -> np.ndarray:
+    """Rows taken best pair first, ties to the lower (school_id, partner_id), while limits allow."""
+    order = np.lexsort((partner, school, -value)).tolist()
+    left = [c if c <= len(value) else len(value) + 1 for c in cap.tolist()]
+    slots = [per_school] * n_schools
+    S, P = school.tolist(), partner.tolist()
+    taken = []
+    for k in order:
+        s, p = S[k], P[k]
+        if slots[s] and left[p] > 0:
+            slots[s] -= 1
+            left[p] -= 1
+            taken.append(k)
+    return np.sort(np.array(taken, dtype=np.int64))
+
+
+def _greedy_regret(school, partner, value, cap, per_school, n_schools) -> np.ndarray:
     """Rows chosen by greedy-with-regret (see :func:`assign`)."""
     n = len(value)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
     # position k: a school's options best first, ties to the lower partner id
     order = np.lexsort((partner, -value, school))
     P = partner[order].tolist()

@@ -133,6 +133,42 @@ def test_both_greedy_passes_respect_the_limits(per_school):
         assert (np.bincount(partner[rows], minlength=len(limits)) <= limits).all()
 
 
+def slow_regret(school, partner, value, cap, per_school):
+    """Regret greedy without lazy updates: every school's key recomputed at every step."""
+    left, slots, taken = cap.copy(), {s: per_school for s in set(school)}, set()
+    while True:
+        best_key, best_row = None, None
+        for s in sorted(slots):
+            rows = [k for k in range(len(value)) if school[k] == s and k not in taken and left[partner[k]] > 0]
+            rows.sort(key=lambda k: (-value[k], partner[k]))
+            if not rows or not slots[s]:
+                continue
+            nxt = value[rows[slots[s]]] if len(rows) > slots[s] else 0.0
+            key = (nxt - value[rows[0]], -value[rows[0]], s)
+            if best_key is None or key < best_key:
+                best_key, best_row = key, rows[0]
+        if best_row is None:
+            return np.array(sorted(taken), dtype=np.int64)
+        taken.add(best_row)
+        left[partner[best_row]] -= 1
+        slots[school[best_row]] -= 1
+
+
+@pytest.mark.parametrize("per_school", [1, 2, 3])
+def test_lazy_regret_heap_matches_recomputing_every_key(per_school):
+    from matcher import assign as internals
+
+    for seed in range(4):
+        cands, cap = medium_case(seed, n_schools=40, n_partners=12, k=5)
+        cands["score"] = (cands["score"] * 8).round() / 8  # ties exercise the tie-breaks
+        school, partner, _, partner_ids, score = internals._read_candidates(cands)
+        limits = internals._read_capacity(cap, partner_ids)
+        ok = np.flatnonzero(limits[partner] > 0)
+        s, p, v = school[ok], partner[ok], score[ok]
+        fast = internals._greedy_regret(s, p, v, limits, per_school, school.max() + 1)
+        np.testing.assert_array_equal(fast, slow_regret(s, p, v, limits, per_school))
+
+
 def test_greedy_prefers_the_school_with_most_to_lose():
     # A has a fine fallback, B has none: serving A first (higher score) would cost B everything
     cands = frame([("A", "X", 0.9), ("A", "Y", 0.85), ("B", "X", 0.8)])
