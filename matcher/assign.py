@@ -481,3 +481,42 @@ def _check(school: np.ndarray, partner: np.ndarray, cap: np.ndarray, per_school:
     if len(school) and (np.bincount(school).max() > per_school
                         or (np.bincount(partner, minlength=len(cap)) > cap).any()):
         raise RuntimeError("assignment exceeds a capacity or per_school limit")
+
+
+def assign_from_model(
+    model,
+    per_school: int = 1,
+    equity_weight: float = 0.0,
+    candidates_per_school: int = 20,
+    weights: Mapping[str, float] | None = None,
+    state=None,
+    method: str = "auto",
+) -> Assignment:
+    """Allocate partners to every school of a fitted model.
+
+    Each school's candidates are its top ``candidates_per_school`` partners by
+    the same ranking as ``matcher recommend`` (so hard constraints and outreach
+    state already hold); capacities are the partners' ``capacity`` less their
+    current partnerships (unlimited when blank).
+    """
+    from matcher.evaluate import CHUNK
+    from matcher.ranking import rank_chunk
+
+    w = model.resolve_weights(weights)
+    k = max(candidates_per_school, per_school)
+    rows_s, rows_p, scores = [], [], []
+    for start in range(0, len(model.school_ids_), CHUNK):
+        rows = np.arange(start, min(start + CHUNK, len(model.school_ids_)))
+        ids = list(model.school_ids_[rows])
+        for r, (cols, sc, _c, _d) in zip(rows, rank_chunk(model, model.schools_.take(rows), k, w, False, ids, state)):
+            rows_s += [model.school_ids_[r]] * len(cols)
+            rows_p += list(model.partner_ids_[cols])
+            scores += list(sc)
+    candidates = pd.DataFrame({"school_id": rows_s, "partner_id": rows_p, "score": scores})
+    capacity = {}
+    used = state.used_capacity if state is not None else {}
+    for pid, cap in zip(model.partner_ids_, model.partners_.capacity):
+        capacity[pid] = math.inf if math.isinf(cap) else max(0.0, cap - used.get(pid, 0))
+    frl = dict(zip(model.school_ids_, getattr(model, "school_frl_", np.full(len(model.school_ids_), np.nan))))
+    return assign(candidates, capacity, per_school=per_school, equity_weight=equity_weight,
+                  frl_pct=frl if equity_weight > 0 else None, method=method)

@@ -380,6 +380,39 @@ def _tune_table(result, top: int = 10) -> str:
 
 
 @main.command()
+@_model_option
+@click.option("--per-school", type=click.IntRange(min=1), default=1, show_default=True, help="Partners per school at most.")
+@click.option("--equity-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Boost high-need schools: score x (1 + W x frl_pct/100).")
+@click.option("--candidates", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Each school's top partners considered.")
+@click.option("--method", type=click.Choice(["auto", "exact", "greedy"]), default="auto", show_default=True,
+              help="exact (LP) when small enough, else greedy-with-regret.")
+@_weights_options
+@_state_options
+@click.option("--output", type=click.Path(dir_okay=False), required=True, help="CSV of assigned pairs.")
+def assign(model_path, per_school, equity_weight, candidates, method, weights_file, weight_items, db_path, cooldown_days,
+           include_current, output):
+    """Allocate partners to schools within every partner's capacity, maximising the total score."""
+    from matcher.assign import assign_from_model
+    from matcher.persistence import atomic_write, load_model
+
+    weights = _weights_from(weights_file, weight_items)
+    model = load_model(model_path)
+    state = _state_from(db_path, cooldown_days, include_current)
+    result = assign_from_model(model, per_school=per_school, equity_weight=equity_weight,
+                               candidates_per_school=candidates, weights=weights, state=state, method=method)
+    with atomic_write(output, "w") as fh:
+        result.pairs.to_csv(fh, index=False, lineterminator="\n")
+    n = len(model.school_ids_)
+    click.echo(f"Assigned {len(result.pairs):,} pairs with the {result.method} method; written to {output}")
+    click.echo(f"schools served: {result.schools_served:,} of {n:,}; partners used: {result.partners_used:,}; "
+               f"total {'boosted ' if equity_weight else ''}score {result.total_score:.3f}")
+    click.echo(f"naive 'everyone takes their top 1': {result.naive_over_capacity:,} schools over capacity "
+               f"(total {result.naive_total:.3f}, infeasible when above 0)")
+
+
+@main.command()
 @click.option("--schools", "n_schools", type=click.IntRange(min=1), required=True, help="Number of schools.")
 @click.option("--partners", "n_partners", type=click.IntRange(min=1), required=True, help="Number of partners.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same files).")

@@ -200,6 +200,7 @@ class PartnerMatcher(ParamsMixin):
         self.school_texts_ = schools["needs"].to_numpy(dtype=object)
         self.partner_texts_ = partners["offerings"].to_numpy(dtype=object)
         self.partner_type_names_ = partners["partner_type"].to_numpy(dtype=object)
+        self.school_frl_ = schools["frl_pct"].to_numpy(dtype=np.float64)
         self._school_pos = None
         self._partner_pos = None
 

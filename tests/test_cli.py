@@ -195,3 +195,21 @@ def test_windows_1252_file_loads(data_dir, tmp_path):
     run("train", "--schools", f, "--partners", data_dir / "partners.csv", "--model", tmp_path / "m.joblib")
     out = json.loads(run("recommend", "--model", tmp_path / "m.joblib", "--partner", "P5", "--format", "json").stdout)
     assert [r["name"] for r in out] == ["Café Académie"]
+
+
+def test_assign_respects_capacity_and_constraints(model_file, data_dir, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "assigned.csv"
+    text = run("assign", "--model", model_file, "--per-school", "2", "--output", out).stdout
+    assert "schools over capacity" in text
+    pairs = pd.read_csv(out, dtype=str)
+    partners = pd.read_csv(data_dir / "partners.csv", dtype=str, keep_default_na=False).set_index("partner_id")
+    for pid, n in pairs["partner_id"].value_counts().items():
+        cap = partners.loc[pid, "capacity"]
+        assert cap == "" or n <= int(cap)
+    assert pairs.groupby("school_id").size().max() <= 2
+    allowed = {(s, m["partner_id"]) for s in pairs["school_id"].unique()
+               for m in json.loads(run("recommend", "--model", model_file, "--school", s, "--top", "50",
+                                       "--format", "json").stdout)}
+    assert set(zip(pairs["school_id"], pairs["partner_id"])) <= allowed
