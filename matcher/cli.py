@@ -467,6 +467,27 @@ def outcomes_export(db_path, output):
 
 @main.command()
 @_model_option
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=str(config.DEFAULT_OUTREACH_DB),
+              show_default="models/outreach.db", help="Outreach database (created if missing).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but loopback needs --token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free one).")
+@click.option("--token", envvar="MATCHER_TOKEN", default=None,
+              help="Require 'Authorization: Bearer TOKEN' on every request (or env MATCHER_TOKEN); "
+                   "a browser opens /?token=TOKEN once.")
+@click.option("--cooldown-days", type=click.IntRange(min=0), default=config.DEFAULT_COOLDOWN_DAYS, show_default=True,
+              help="Days a declined pair stays out of suggestions.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes (each loads the model).")
+def serve(model_path, db_path, host, port, token, cooldown_days, workers):
+    """Serve the JSON API and the coordinator page (needs: pip install 'matcher[web]')."""
+    from matcher.web import serve as run_server
+
+    run_server(model_path, db_path, host, port, token, cooldown_days=cooldown_days, workers=workers)
+
+
+@main.command()
+@_model_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def info(model_path, fmt):
     """Show a model's metadata (reads only the metadata file, never the pickle)."""

@@ -395,3 +395,34 @@ def test_docs_are_served_offline(client):
             "/api/schools/{school_id}/partners/{partner_id}/status"} <= set(spec["paths"])
     assert client.get("/redoc").status_code == 404  # ReDoc would need a CDN
     assert "default-src 'self'" in client.get("/").headers["content-security-policy"]
+
+
+# --------------------------------------------------------------------------- the CLI command (once wired)
+
+
+def test_cli_serve_command_refuses_before_starting(tmp_path, monkeypatch):
+    if "serve" not in main.commands:
+        pytest.skip("`matcher serve` is not wired into matcher/cli.py yet")
+    monkeypatch.delenv("MATCHER_TOKEN", raising=False)
+    result = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--model", str(tmp_path / "m.joblib")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: refusing to listen on 0.0.0.0")
+    result = CliRunner().invoke(main, ["serve", "--model", str(tmp_path / "none.joblib"), "--db", str(tmp_path / "o.db")])
+    assert result.exit_code == 1 and "no model file here" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_access_log_never_shows_the_token():
+    import logging
+
+    from matcher.web.app import RedactTokenFilter
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5", "GET", "/?school=S1&token=s3cret&top=3", "1.1", 303), None)
+    RedactTokenFilter().filter(record)
+    assert "s3cret" not in record.getMessage() and "token=[hidden]&top=3" in record.getMessage()
+
+
+def test_serve_checks_workers(model_file, tmp_path):
+    with pytest.raises(MatcherError, match="workers must be"):
+        serve(model_file, tmp_path / "o.db", "127.0.0.1", 0, None, workers=0)

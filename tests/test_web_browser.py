@@ -131,7 +131,9 @@ def cli_ids(model: Path, db: Path, school: str) -> list[str]:
 
 
 def shown_ids(driver) -> list[str]:
-    return [li.get_attribute("data-id") for li in driver.find_elements(By.CSS_SELECTOR, "#matches > li.match")]
+    # One script call, so a list being re-rendered is never read half old, half new.
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('#matches > li.match'), li => li.dataset.id)")
 
 
 def console_errors(driver) -> list[str]:
@@ -147,8 +149,10 @@ def test_pick_school_record_status_and_reload(server, browser, tmp_path):
 
     # Search as you type, pick with the keyboard.
     box = browser.find_element(By.ID, "school")
-    box.send_keys(school["name"][:14])
-    option = wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, "#school-options [role=option]")))
+    typed = school["name"][:14]
+    box.send_keys(typed)
+    listbox = f'#school-options[data-query="{typed.strip()}"]:not([hidden])'  # the answer to the last keystroke
+    option = wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, listbox + " [role=option]")))
     assert option.get_attribute("data-school-id") == school["school_id"]
     box.send_keys(Keys.ARROW_DOWN)
     assert box.get_attribute("aria-activedescendant") == option.get_attribute("id")
@@ -183,6 +187,27 @@ def test_pick_school_record_status_and_reload(server, browser, tmp_path):
     verdict = wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, ".verdict")))
     assert "Not suggested" in verdict.text and "do not contact" in verdict.text
     assert "do not contact" in browser.find_element(By.CSS_SELECTOR, "table.history").text
+    assert console_errors(browser) == []
+
+
+def test_need_list_and_its_csv(server, browser):
+    base, model, db = server
+    need = "tutoring and mentoring for students"
+    browser.get(base + "/")
+    browser.find_element(By.CSS_SELECTOR, "details:has(#need-form) > summary").send_keys(Keys.ENTER)  # keyboard
+    box = WebDriverWait(browser, 5).until(EC.visibility_of_element_located((By.ID, "need")))
+    box.send_keys(need)
+    browser.find_element(By.CSS_SELECTOR, "#need-form button[type=submit]").click()
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "results-heading")))
+    result = CliRunner().invoke(main, ["recommend", "--model", str(model), "--db", str(db), "--need", need,
+                                       "--format", "csv"])
+    assert result.exit_code == 0, result.output + result.stderr
+    rows = [line.split(",")[1] for line in result.stdout.splitlines()[1:]]
+    assert shown_ids(browser) == rows
+    # The Download CSV button builds this text in the page, with the CLI's columns and values.
+    page_csv = browser.execute_script(
+        "return window.matcherPage.toCsv(JSON.parse(document.getElementById('results-json').textContent))")
+    assert page_csv == result.stdout
     assert console_errors(browser) == []
 
 
