@@ -15,6 +15,9 @@ from matcher.config import NEUTRAL
 
 EARTH_RADIUS_KM = 6371.0088
 
+#: Geography similarity of a remote partner however far away: neutral, as for an unknown place
+REMOTE_FLOOR = NEUTRAL
+
 # popcount of every 14-bit grade mask, for grade-band overlap.
 _POPCOUNT = np.array([bin(i).count("1") for i in range(1 << 14)], dtype=np.float32)
 
@@ -107,10 +110,10 @@ def grade_similarity(s: SchoolFeatures, p: PartnerFeatures) -> np.ndarray:
 
 
 def geo_similarity(dist: np.ndarray, p: PartnerFeatures, length_km: float) -> np.ndarray:
-    """exp(-distance / length); remote partners at least neutral; neutral when unknown."""
+    """exp(-distance / length); remote partners at least REMOTE_FLOOR; neutral when unknown."""
     with np.errstate(invalid="ignore"):
         sim = np.exp(-dist / length_km)
-    sim = np.where(p.remote[None, :], np.maximum(sim, NEUTRAL), sim)
+    sim = np.where(p.remote[None, :], np.maximum(sim, REMOTE_FLOOR), sim)
     return np.where(np.isnan(dist), NEUTRAL, sim).astype(np.float32)
 
 
@@ -148,3 +151,73 @@ def distance_ok(dist: np.ndarray, p: PartnerFeatures) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         inside = dist <= p.radius_km[None, :]
     return inside | np.isnan(dist) | p.remote[None, :] | np.isinf(p.radius_km)[None, :]
+
+
+# --------------------------------------------------------------------------- pairs
+# The same blocks for a list of (school, partner) pairs: row r of ``s`` goes with
+# row r of ``p``. Every operation is the elementwise twin of the one above, in the
+# same order and dtypes, so a pair gets bit for bit the value it has in the
+# (schools x partners) matrices; batch ranking (matcher.batch) scores only the pairs
+# that can matter with these and relies on that equality.
+
+
+def pair_distance_km(s: SchoolFeatures, p: PartnerFeatures) -> np.ndarray:
+    """Haversine distance of each pair (as :func:`distance_km`); NaN where a location is unknown."""
+    lat1 = np.radians(s.lat)
+    lat2 = np.radians(p.lat)
+    dlat = lat2 - lat1
+    dlon = np.radians(p.lon) - np.radians(s.lon)
+    a = np.sin(dlat / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin(dlon / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def pair_block_similarities(
+    s: SchoolFeatures,
+    p: PartnerFeatures,
+    geo_length_km: float,
+    text_dot: np.ndarray | None = None,
+    covered: np.ndarray | None = None,
+    need_total: np.ndarray | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every block's similarity for each pair, and the distances (as :func:`block_similarities`).
+
+    The dot products ``text_dot`` (``s.text . p.text``), ``covered``
+    (``s.categories . p.categories``) and ``need_total`` (``s.categories`` row sums),
+    float32 per pair, may be given when they were computed elsewhere (then
+    ``s.text``/``p.text`` and the category arrays are not read): on the quantized
+    grids they are exact however they were summed.
+    """
+    dist = pair_distance_km(s, p)
+    if text_dot is None:
+        text_dot = np.einsum("ij,ij->i", s.text, p.text)
+    if need_total is None:
+        need_total = s.categories.sum(axis=1)
+    if covered is None:
+        covered = np.einsum("ij,ij->i", s.categories, p.categories)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cat = np.where(need_total > 0, covered / np.maximum(need_total, 1e-12), NEUTRAL)
+    both = _POPCOUNT[s.grades & p.grades]
+    own = _POPCOUNT[s.grades]
+    known = (s.grades != 0) & (p.grades != 0)
+    with np.errstate(invalid="ignore"):
+        geo = np.exp(-dist / geo_length_km)
+    geo = np.where(p.remote, np.maximum(geo, NEUTRAL), geo)
+    code = np.maximum(p.type_code, 0)
+    hit = ((s.preferred_types >> code) & 1).astype(np.float32)
+    hit = np.where(p.type_code < 0, 0.0, hit)
+    blocks = {
+        "text": np.clip(np.asarray(text_dot, dtype=np.float32), 0.0, 1.0),
+        "categories": np.clip(cat, 0.0, 1.0).astype(np.float32),
+        "grades": np.where(known, both / np.maximum(own, 1), NEUTRAL).astype(np.float32),
+        "geo": np.where(np.isnan(dist), NEUTRAL, geo).astype(np.float32),
+        "partner_type": np.where(s.preferred_types == 0, NEUTRAL, hit).astype(np.float32),
+    }
+    return blocks, dist
+
+
+def pair_allowed(s: SchoolFeatures, p: PartnerFeatures, dist: np.ndarray) -> np.ndarray:
+    """Grade and distance hard constraints of each pair (:func:`grades_ok` & :func:`distance_ok`)."""
+    grades = (s.grades == 0) | (p.grades == 0) | ((s.grades & p.grades) != 0)
+    with np.errstate(invalid="ignore"):
+        inside = dist <= p.radius_km
+    return grades & (inside | np.isnan(dist) | p.remote | np.isinf(p.radius_km))
