@@ -153,7 +153,7 @@ def parse_safetensors(
                 f"data has {data_len})"
             )
         spans.append((begin, end, key))
-        arr = np.frombuffer(mv[begin:end], dtype=dt).reshape(shape)
+        arr = np.frombuffer(mv[begin:end], dtype=dt).reshape(tuple(shape))
         if dtype_name == "BF16":
             arr = _bf16_to_f32(arr)
         tensors[key] = arr
@@ -236,7 +236,7 @@ def write_safetensors(
         dt = a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype
         if dt not in _NAMES:
             raise ValueError(f"tensor {key!r}: dtype {a.dtype} cannot be written as safetensors")
-        a = np.ascontiguousarray(a, dtype=dt)
+        a = np.asarray(a, dtype=dt, order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
         header[key] = {
             "dtype": _NAMES[dt],
             "shape": list(a.shape),

@@ -10,9 +10,13 @@ even imported (its import configures logging); its files are found with
 ``importlib.util.find_spec``.
 
 An embedding is the mean of the text's token vectors (no special tokens, as
-WordLlama does), L2-normalised; an empty text gives a zero row.  A smooth
-inverse-frequency weighting by token rank was measured against this plain mean
-and did not help, so the plain mean is kept.
+WordLlama does), L2-normalised; an empty text gives a zero row.  This equals
+WordLlama's own ``embed(texts, norm=True)`` exactly.  A smooth
+inverse-frequency weighting ``a / (a + p(rank))`` with Zipf ``p`` from the
+token id (the vocabulary is roughly in frequency order) was measured against
+the plain mean: Spearman correlation of pairwise similarities with MiniLM's on
+300 needs/offers sentences 0.740 (mean) vs 0.736 / 0.742 / 0.741 for
+a = 1e-4 / 1e-3 / 1e-2, i.e. no gain, so the simpler plain mean is kept.
 """
 from __future__ import annotations
 
