@@ -381,6 +381,46 @@ def _tune_table(result, top: int = 10) -> str:
 
 @main.command()
 @_model_option
+@click.option("--schools", "schools_path", type=click.Path(dir_okay=False), default=None,
+              help="Rank these schools (a schools.csv; may hold new schools). Default: every school in the model.")
+@click.option("--top", type=click.IntRange(min=1), default=config.DEFAULT_TOP, show_default=True, help="Partners per school.")
+@click.option("--output", type=click.Path(dir_okay=False), required=True, help="File to write (appears when complete).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default=None,
+              help="Default: from the output's extension, else csv. parquet needs pyarrow.")
+@click.option("--n-jobs", type=click.IntRange(min=1), default=None, help="Worker threads (default: one per CPU).")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=256, show_default=True, help="Schools per chunk.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run from its completed chunks.")
+@_weights_options
+@click.option("--include-full", is_flag=True, help="Also suggest partners with no capacity left.")
+@_state_options
+@click.option("--backend", type=click.Choice(["local", "dask"]), default="local", show_default=True)
+@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://...) or 'local'.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def rank(model_path, schools_path, top, output, fmt, n_jobs, chunk_size, resume, weights_file, weight_items, include_full,
+         db_path, cooldown_days, include_current, backend, scheduler, quiet):
+    """Rank partners for every school into one file (batch; same results as recommend)."""
+    from matcher.batch import rank_to_file
+
+    weights = _weights_from(weights_file, weight_items)
+    state = _state_from(db_path, cooldown_days, include_current)
+    holder: dict = {}
+
+    def progress(total: int):
+        holder["bar"] = _progress(total, "ranking", quiet)
+        return holder["bar"].__enter__()
+
+    try:
+        summary = rank_to_file(model_path, output, schools=schools_path, top=top, fmt=fmt, weights=weights,
+                               include_full=include_full, state=state, n_jobs=n_jobs, chunk_size=chunk_size,
+                               resume=resume, backend=backend, scheduler=scheduler, progress=progress)
+    finally:
+        if "bar" in holder:
+            holder["bar"].__exit__(None, None, None)
+    click.echo(summary.text())
+
+
+@main.command()
+@_model_option
 @click.option("--per-school", type=click.IntRange(min=1), default=1, show_default=True, help="Partners per school at most.")
 @click.option("--equity-weight", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Boost high-need schools: score x (1 + W x frl_pct/100).")
