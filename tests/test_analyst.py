@@ -140,7 +140,9 @@ def test_tune_output_is_accepted_by_every_weights_option(gen_dir, gen_model_file
     school = sid[0]["school_id"] if sid else "S000001"
     for args in (["recommend", "--school", school], ["recommend", "--partner", "P000001"],
                  ["explain", "--school", school, "--partner", "P000001"],
-                 ["evaluate", "--history", gen_dir / "partnerships.csv"]):
+                 ["evaluate", "--history", gen_dir / "partnerships.csv"],
+                 ["rank", "--output", tmp_path / "ranked.csv", "--quiet"],
+                 ["assign", "--output", tmp_path / "assigned.csv"]):
         cli(*args, "--model", gen_model_file, "--weights", out)
     cli("train", "--schools", gen_dir / "schools.csv", "--partners", gen_dir / "partners.csv",
         "--model", tmp_path / "m2.joblib", "--weights", out)
