@@ -7,8 +7,6 @@ Errors from the library (:class:`matcher.errors.MatcherError`) are turned into
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import sys
 from typing import Any
@@ -179,29 +177,11 @@ def recommend(school_id, partner_id, need, grades, lat, lon, top, model_path, we
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     elif fmt == "csv":
-        click.echo(_to_csv(rows), nl=False)
+        from matcher.formats import recommendations_csv
+
+        click.echo(recommendations_csv(rows), nl=False)
     else:
         click.echo(_to_table(title, matches))
-
-
-def _to_csv(rows: list[dict[str, Any]]) -> str:
-    flat = []
-    for r in rows:
-        f: dict[str, Any] = {}
-        for k, v in r.items():
-            if k == "components":
-                f.update({f"component_{b}": x for b, x in v.items()})
-            elif isinstance(v, list):
-                f[k] = "; ".join(v)
-            else:
-                f[k] = "" if v is None else v
-        flat.append(f)
-    buf = io.StringIO()
-    if flat:
-        w = csv.DictWriter(buf, fieldnames=list(flat[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(flat)
-    return buf.getvalue()
 
 
 def _to_table(title: str, matches) -> str:

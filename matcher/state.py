@@ -38,7 +38,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from matcher.config import PROJECT_ROOT
 from matcher.errors import MatcherError
 from matcher.persistence import atomic_write
 

@@ -8,10 +8,8 @@ known.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import json
 import logging
 import re
@@ -32,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from matcher import config
 from matcher.errors import MatcherError, UnknownIdError
+from matcher.formats import recommendations_csv
 from matcher.state import OutreachStore, StateError
 
 log = logging.getLogger("matcher.web")
@@ -281,25 +280,7 @@ class Service:
         self.model._position("partner", partner_id)
 
 
-def to_csv(rows: list[dict[str, Any]]) -> str:
-    """Rows as ``matcher recommend --format csv`` writes them (components flattened, lists joined by '; ')."""
-    flat = []
-    for r in rows:
-        f: dict[str, Any] = {}
-        for k, v in r.items():
-            if k == "components":
-                f.update({f"component_{b}": x for b, x in v.items()})
-            elif isinstance(v, list):
-                f[k] = "; ".join(v)
-            else:
-                f[k] = "" if v is None else v
-        flat.append(f)
-    buf = io.StringIO()
-    if flat:
-        w = csv.DictWriter(buf, fieldnames=list(flat[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(flat)
-    return buf.getvalue()
+
 
 
 # --------------------------------------------------------------------------- auth + headers
@@ -559,7 +540,7 @@ def app_from_env() -> FastAPI:
 
 def _csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in filename)
-    return Response(to_csv(rows), media_type="text/csv; charset=utf-8",
+    return Response(recommendations_csv(rows), media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": f'attachment; filename="{safe}"'})
 
 
