@@ -45,12 +45,14 @@ from __future__ import annotations
 
 import math
 import threading
+from pathlib import Path
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from matcher import features as _features
 from matcher.config import BLOCKS, NEUTRAL
 from matcher.features import (
     _POPCOUNT,
@@ -383,7 +385,7 @@ class RankIndex:
         with np.errstate(invalid="ignore"):
             near = np.flatnonzero(dot >= math.cos(far_angle) - 1e-9)
         far = np.full(len(cols), math.exp(-_GEO_NEAR))
-        far[remote] = NEUTRAL
+        far[remote] = max(math.exp(-_GEO_NEAR), _features.REMOTE_FLOOR)
         far[np.isnan(dot)] = NEUTRAL
         pieces = plan_chunks(s, max(1, -(-n // _ANCHORS)))
         anchor = np.empty(n, np.int64)
@@ -402,7 +404,7 @@ class RankIndex:
         """Most the geo similarity can be for schools within ``radius`` of a point ``d_c`` from each partner."""
         with np.errstate(invalid="ignore"):
             g = np.exp(-np.maximum(d_c - radius, 0.0) / self.geo_length)
-        g = np.where(remote, np.maximum(g, NEUTRAL), g)
+        g = np.where(remote, np.maximum(g, _features.REMOTE_FLOOR), g)
         return np.where(np.isnan(d_c), NEUTRAL, g)
 
     def _school_side(self, s: SchoolFeatures, anchor: np.ndarray, is_known: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -436,7 +438,7 @@ class RankIndex:
             a["categories"] * np.where(has_need, 1.0, NEUTRAL)
             + a["grades"] * np.where(g_known, 1.0, NEUTRAL)
             + a["partner_type"] * np.where(pref, 1.0, NEUTRAL)
-            + a["geo"] * (1.0 if is_known else NEUTRAL)
+            + a["geo"] * (max(1.0, _features.REMOTE_FLOOR) if is_known else NEUTRAL)
         )
         return sa, rest_max
 
@@ -1178,7 +1180,7 @@ PARTS_VERSION = 1
 _MANIFEST = "manifest.json"
 
 
-def parts_dir(output) -> "Path":
+def parts_dir(output) -> Path:
     """Where a run keeps its completed chunks: ``OUTPUT.parts/`` beside the output."""
     from pathlib import Path
 

@@ -379,23 +379,20 @@ def _tune_table(result, top: int = 10) -> str:
 def rank(model_path, schools_path, top, output, fmt, n_jobs, chunk_size, resume, weights_file, weight_items, include_full,
          db_path, cooldown_days, include_current, backend, scheduler, quiet):
     """Rank partners for every school into one file (batch; same results as recommend)."""
-    from matcher.batch import rank_to_file
+    from matcher.batch import parts_dir, rank_to_file
 
     weights = _weights_from(weights_file, weight_items)
     state = _state_from(db_path, cooldown_days, include_current)
-    holder: dict = {}
-
-    def progress(total: int):
-        holder["bar"] = _progress(total, "ranking", quiet)
-        return holder["bar"].__enter__()
-
     try:
-        summary = rank_to_file(model_path, output, schools=schools_path, top=top, fmt=fmt, weights=weights,
-                               include_full=include_full, state=state, n_jobs=n_jobs, chunk_size=chunk_size,
-                               resume=resume, backend=backend, scheduler=scheduler, progress=progress)
-    finally:
-        if "bar" in holder:
-            holder["bar"].__exit__(None, None, None)
+        with contextlib.ExitStack() as stack:
+            summary = rank_to_file(model_path, output, schools=schools_path, top=top, fmt=fmt, weights=weights,
+                                   include_full=include_full, state=state, n_jobs=n_jobs, chunk_size=chunk_size,
+                                   resume=resume, backend=backend, scheduler=scheduler,
+                                   progress=lambda total: stack.enter_context(_progress(total, "ranking schools", quiet)))
+    except KeyboardInterrupt:
+        click.echo(f"\nInterrupted: finished chunks are kept in {parts_dir(output)}; "
+                   "run the same command with --resume to continue.", err=True)
+        raise click.exceptions.Exit(130) from None
     click.echo(summary.text())
 
 

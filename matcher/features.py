@@ -201,7 +201,7 @@ def pair_block_similarities(
     known = (s.grades != 0) & (p.grades != 0)
     with np.errstate(invalid="ignore"):
         geo = np.exp(-dist / geo_length_km)
-    geo = np.where(p.remote, np.maximum(geo, NEUTRAL), geo)
+    geo = np.where(p.remote, np.maximum(geo, REMOTE_FLOOR), geo)
     code = np.maximum(p.type_code, 0)
     hit = ((s.preferred_types >> code) & 1).astype(np.float32)
     hit = np.where(p.type_code < 0, 0.0, hit)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -189,6 +188,18 @@ def test_outreach_state_and_full_partners_as_rank_chunk(gen, include_full):
         s = m.schools_.take(rows)
         got = index.rank(s, ids).as_rank_chunk()
         _assert_same(got, rank_chunk(m, s, 6, w, include_full, ids, state))
+
+
+def test_follows_the_remote_geography_floor(gen, monkeypatch):
+    import matcher.features
+
+    monkeypatch.setattr(matcher.features, "REMOTE_FLOOR", 0.8)
+    m = _random_model(gen["model"], 300, 800, seed=12)
+    w = m.resolve_weights({"geo": 0.5})
+    index = RankIndex(m, w, 5)
+    for rows in plan_chunks(m.schools_, 100):
+        s = m.schools_.take(rows)
+        _assert_same(index.rank(s).as_rank_chunk(), rank_chunk(m, s, 5, w))
 
 
 def test_rank_block_on_unplanned_rows_and_ad_hoc_needs(gen):
