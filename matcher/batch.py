@@ -43,6 +43,7 @@ matrix path bit for bit. Where a top-k is too wide for pruning to pay
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from pathlib import Path
@@ -836,7 +837,20 @@ def plan_chunks(s: SchoolFeatures, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list
 # =========================================================================== schools to rank
 
 
-def school_features(model, schools, batch_size: int = 256) -> tuple[np.ndarray, SchoolFeatures]:
+def _encode_and_tag(spec: str, sha256: str, tagger, batch: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Quantized text vectors and category strengths of a batch of new texts (runs on any worker)."""
+    from matcher.encoders import load_encoder
+    from matcher.errors import MatcherError
+    from matcher.features import CATEGORY_SCALE, TEXT_SCALE, quantize
+
+    encoder = load_encoder(spec)
+    if encoder.sha256 != sha256:
+        raise MatcherError("the text encoder differs from the one this model was trained with: retrain the model")
+    emb = encoder.encode(batch)
+    return quantize(emb, TEXT_SCALE), quantize(tagger.tag(batch, emb), CATEGORY_SCALE)
+
+
+def school_features(model, schools, batch_size: int = 256, client=None) -> tuple[np.ndarray, SchoolFeatures]:
     """Ids (sorted) and features of a schools table, as the model would compute them at fit.
 
     A school the model knows (same ``school_id``) whose ``needs`` text is unchanged
@@ -852,10 +866,14 @@ def school_features(model, schools, batch_size: int = 256) -> tuple[np.ndarray, 
     model : PartnerMatcher
     schools : str, path or pandas.DataFrame
         A schools CSV (read with :func:`matcher.data.read_schools`) or a table.
+    batch_size : int, default 256
+        Distinct new texts encoded per batch.
+    client : distributed.Client, optional
+        Encode the batches as Dask tasks (the tagger broadcast once) instead of here.
     """
     from matcher import data
     from matcher.errors import MatcherError
-    from matcher.features import CATEGORY_SCALE, TEXT_SCALE, quantize
+    from matcher.features import CATEGORY_SCALE, quantize
 
     if isinstance(schools, __import__("pandas").DataFrame):
         df = schools if ("grades" in schools and schools["grades"].dtype.kind in "iu") else data.validate_schools(schools)
@@ -879,20 +897,21 @@ def school_features(model, schools, batch_size: int = 256) -> tuple[np.ndarray, 
         cats[reuse] = model.schools_.categories[known[reuse]]
     todo = np.flatnonzero(~reuse)
     if len(todo):
-        from matcher.encoders import load_encoder
-
-        encoder = load_encoder(model.encoder)
-        if encoder.sha256 != model.encoder_info_["sha256"]:
-            raise MatcherError("the text encoder differs from the one this model was trained with: retrain the model")
         distinct = list(dict.fromkeys(texts[i] for i in todo))
         row = {t: i for i, t in enumerate(distinct)}
         which = np.array([row[texts[i]] for i in todo], dtype=np.int64)
-        for start in range(0, len(distinct), batch_size):
-            batch = distinct[start : start + batch_size]
-            emb = encoder.encode(batch)
-            t_q = quantize(emb, TEXT_SCALE)
-            c_q = quantize(model.tagger_.tag(batch, emb), CATEGORY_SCALE)
-            mine = (which >= start) & (which < start + len(batch))
+        batches = [distinct[b : b + batch_size] for b in range(0, len(distinct), batch_size)]
+        spec, sha = model.encoder, model.encoder_info_["sha256"]
+        if client is None:
+            results = [_encode_and_tag(spec, sha, model.tagger_, b) for b in batches]
+        else:
+            tagger = client.scatter(model.tagger_, broadcast=True, hash=False)
+            futures = client.map(_encode_and_tag, [spec] * len(batches), [sha] * len(batches),
+                                 [tagger] * len(batches), batches, pure=False)
+            results = client.gather(futures)
+        for b, (t_q, c_q) in enumerate(results):
+            start = b * batch_size
+            mine = (which >= start) & (which < start + len(batches[b]))
             text[todo[mine]] = t_q[which[mine] - start]
             cats[todo[mine]] = c_q[which[mine] - start]
     given = np.array([bool(e) for e in explicit])
@@ -1123,7 +1142,7 @@ def _atomic_output(path, tmp_dir):
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        with __import__("contextlib").suppress(FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
 
@@ -1295,7 +1314,7 @@ class _Parts:
                 np.save(fh, part, allow_pickle=False)
             os.replace(tmp, path)
         except BaseException:
-            with __import__("contextlib").suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
 
@@ -1483,25 +1502,31 @@ def _unpin_blas() -> None:
         _BLAS_LIMIT = None
 
 
-def _run_dask(index: RankIndex, feats: SchoolFeatures, ids, chunks, todo, n_jobs: int, scheduler):
-    """(chunk, result) as Dask tasks complete; the index (model included) is broadcast once."""
+@contextlib.contextmanager
+def _dask_client(scheduler, n_jobs: int):
+    """A Dask client: the given one, one for a scheduler address, or an in-process LocalCluster."""
     distributed = _distributed()
-    own = scheduler in (None, "", "local")
-    cluster = None
-    if own:
-        cluster = distributed.LocalCluster(
-            n_workers=n_jobs, threads_per_worker=1, processes=False, dashboard_address=None
-        )
-        client = distributed.Client(cluster)
-    elif isinstance(scheduler, distributed.Client):
-        client = scheduler
-    else:
-        try:
-            client = distributed.Client(scheduler, timeout="30s")
-        except (OSError, TimeoutError) as exc:
-            from matcher.errors import MatcherError
+    if isinstance(scheduler, distributed.Client):
+        yield scheduler
+        return
+    if scheduler in (None, "", "local"):
+        with distributed.LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=False,
+                                      dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+            yield client
+        return
+    try:
+        client = distributed.Client(scheduler, timeout="30s")
+    except (OSError, TimeoutError) as exc:
+        from matcher.errors import MatcherError
 
-            raise MatcherError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        raise MatcherError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    with client:
+        yield client
+
+
+def _run_dask(index: RankIndex, feats: SchoolFeatures, ids, chunks, todo, n_jobs: int, client):
+    """(chunk, result) as Dask tasks complete on ``client``; the index (model included) is broadcast once."""
+    distributed = _distributed()
     pending: dict = {}
     futures: dict = {}
     try:
@@ -1533,15 +1558,10 @@ def _run_dask(index: RankIndex, feats: SchoolFeatures, ids, chunks, todo, n_jobs
                 submit(nxt)
     finally:
         if futures:
-            with __import__("contextlib").suppress(Exception):
+            with contextlib.suppress(Exception):
                 client.cancel(list(futures.values()))
-        with __import__("contextlib").suppress(Exception):
+        with contextlib.suppress(Exception):
             client.run(_unpin_blas)
-        if own:
-            client.close()
-            cluster.close()
-        elif not isinstance(scheduler, distributed.Client):
-            client.close()
 
 
 def _format_of(output, fmt: str | None) -> str:
@@ -1659,75 +1679,78 @@ def rank_to_file(
         raise MatcherError(f"unknown backend {backend!r} (backends are: local, dask)")
     if backend == "dask":
         _distributed()
-    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
-        from matcher.persistence import load_model, read_metadata
+    with contextlib.ExitStack() as stack:
+        if backend == "dask":  # one client for encoding new schools and for ranking
+            scheduler = stack.enter_context(_dask_client(scheduler, n_jobs))
+        if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+            from matcher.persistence import load_model, read_metadata
 
-        model_sha = read_metadata(model)["model_sha256"]
-        model = load_model(model)
-    else:
-        model._check_fitted()
-        model_sha = model_fingerprint(model)
-    w = model.resolve_weights(weights)
-    if schools is None:
-        ids, feats = np.asarray(model.school_ids_, dtype=object), model.schools_
-        schools_sha = "model"
-    else:
-        ids, feats = school_features(model, schools)
-        schools_sha = _sha256_arrays(ids, *(getattr(feats, f) for f in feats.__dataclass_fields__))
-    chunks = plan_chunks(feats, int(chunk_size))
-    manifest = {
-        "parts_version": PARTS_VERSION,
-        "matcher": __version__,
-        "model_sha256": model_sha,
-        "schools_sha256": schools_sha,
-        "state_sha256": _state_digest(state),
-        "plan_sha256": _sha256_arrays(np.array([len(c) for c in chunks]), *chunks),
-        "weights": {k: float(v) for k, v in sorted(w.items())},
-        "top": int(top),
-        "include_full": bool(include_full),
-        "chunk_size": int(chunk_size),
-        "n_schools": int(len(ids)),
-        "n_chunks": len(chunks),
-    }
-    with _Parts(output) as parts:
-        done = parts.start(manifest, resume, chunks)
-        update = progress(len(ids)) if progress is not None else None
-        if update is not None and done:
-            update(int(sum(len(chunks[c]) for c in done)))
-        todo = [c for c in range(len(chunks)) if c not in done]
-        n_cand = n_exact = n_ranked = 0
-        if todo:
-            from threadpoolctl import threadpool_limits
+            model_sha = read_metadata(model)["model_sha256"]
+            model = load_model(model)
+        else:
+            model._check_fitted()
+            model_sha = model_fingerprint(model)
+        w = model.resolve_weights(weights)
+        if schools is None:
+            ids, feats = np.asarray(model.school_ids_, dtype=object), model.schools_
+            schools_sha = "model"
+        else:
+            ids, feats = school_features(model, schools, client=scheduler if backend == "dask" else None)
+            schools_sha = _sha256_arrays(ids, *(getattr(feats, f) for f in feats.__dataclass_fields__))
+        chunks = plan_chunks(feats, int(chunk_size))
+        manifest = {
+            "parts_version": PARTS_VERSION,
+            "matcher": __version__,
+            "model_sha256": model_sha,
+            "schools_sha256": schools_sha,
+            "state_sha256": _state_digest(state),
+            "plan_sha256": _sha256_arrays(np.array([len(c) for c in chunks]), *chunks),
+            "weights": {k: float(v) for k, v in sorted(w.items())},
+            "top": int(top),
+            "include_full": bool(include_full),
+            "chunk_size": int(chunk_size),
+            "n_schools": int(len(ids)),
+            "n_chunks": len(chunks),
+        }
+        with _Parts(output) as parts:
+            done = parts.start(manifest, resume, chunks)
+            update = progress(len(ids)) if progress is not None else None
+            if update is not None and done:
+                update(int(sum(len(chunks[c]) for c in done)))
+            todo = [c for c in range(len(chunks)) if c not in done]
+            n_cand = n_exact = n_ranked = 0
+            if todo:
+                from threadpoolctl import threadpool_limits
 
-            with threadpool_limits(limits=1, user_api="blas"):
-                index = RankIndex(model, w, int(top), include_full, state)
-            if backend == "dask":
-                runner = _run_dask(index, feats, ids, chunks, todo, n_jobs, scheduler)
-            else:
-                runner = _run_local(index, feats, ids, chunks, todo, n_jobs)
-            try:
-                for c, res in runner:
-                    parts.write(c, _to_part(chunks[c], res))
-                    n_cand += res.n_candidates
-                    n_exact += res.n_exact
-                    n_ranked += len(chunks[c])
-                    if update is not None:
-                        update(len(chunks[c]))
-            finally:
-                runner.close()
-        rows = parts.read_all(len(chunks))
-        rows = rows[np.argsort(rows["school"], kind="stable")]
-        _write_output(output, fmt, rows, ids, np.asarray(model.partner_ids_, dtype=object), parts.dir)
-        parts.remove(len(chunks))
-    return RankSummary(
-        output=str(output),
-        format=fmt,
-        n_schools=int(len(ids)),
-        n_rows=int(len(rows)),
-        top=int(top),
-        n_chunks=len(chunks),
-        chunks_resumed=len(done),
-        seconds=time.perf_counter() - t0,
-        candidates_per_school=n_cand / max(n_ranked, 1),
-        exact_per_school=n_exact / max(n_ranked, 1),
-    )
+                with threadpool_limits(limits=1, user_api="blas"):
+                    index = RankIndex(model, w, int(top), include_full, state)
+                if backend == "dask":
+                    runner = _run_dask(index, feats, ids, chunks, todo, n_jobs, scheduler)
+                else:
+                    runner = _run_local(index, feats, ids, chunks, todo, n_jobs)
+                try:
+                    for c, res in runner:
+                        parts.write(c, _to_part(chunks[c], res))
+                        n_cand += res.n_candidates
+                        n_exact += res.n_exact
+                        n_ranked += len(chunks[c])
+                        if update is not None:
+                            update(len(chunks[c]))
+                finally:
+                    runner.close()
+            rows = parts.read_all(len(chunks))
+            rows = rows[np.argsort(rows["school"], kind="stable")]
+            _write_output(output, fmt, rows, ids, np.asarray(model.partner_ids_, dtype=object), parts.dir)
+            parts.remove(len(chunks))
+        return RankSummary(
+            output=str(output),
+            format=fmt,
+            n_schools=int(len(ids)),
+            n_rows=int(len(rows)),
+            top=int(top),
+            n_chunks=len(chunks),
+            chunks_resumed=len(done),
+            seconds=time.perf_counter() - t0,
+            candidates_per_school=n_cand / max(n_ranked, 1),
+            exact_per_school=n_exact / max(n_ranked, 1),
+        )

@@ -582,3 +582,23 @@ def test_ids_that_need_quoting(gen, tmp_path):
     js = tmp_path / "q.jsonl"
     rank_to_file(m, js, top=2, n_jobs=1)
     assert {json.loads(line)["school_id"] for line in js.read_text().splitlines()} == set(df["school_id"])
+
+
+def test_new_schools_are_encoded_as_dask_tasks_and_rank_as_locally(gen, tmp_path):
+    """--schools with new rows: encoding runs on the Dask workers, and the output equals a local run."""
+    distributed = pytest.importorskip("distributed")
+    schools = pd.read_csv(gen["dir"] / "schools.csv", dtype=str, keep_default_na=False).head(12)
+    schools["school_id"] = [f"NEW{i:03d}" for i in range(len(schools))]
+    schools["needs"] = schools["needs"] + " We also want mentors for our new students."
+    path = tmp_path / "new_schools.csv"
+    schools.to_csv(path, index=False)
+    local = tmp_path / "local.csv"
+    rank_to_file(gen["model_path"], local, schools=path, top=5, chunk_size=4, n_jobs=1)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, host="127.0.0.1",
+                                  protocol="tcp://", dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client, distributed.get_task_stream(client) as stream:
+        out = tmp_path / "dask.csv"
+        rank_to_file(gen["model_path"], out, schools=path, top=5, chunk_size=4, backend="dask", scheduler=client)
+    assert any(t["key"][0].startswith("_encode_and_tag") if isinstance(t["key"], tuple) else
+               str(t["key"]).startswith("_encode_and_tag") for t in stream.data), "no encoding task ran on Dask"
+    assert out.read_bytes() == local.read_bytes()
