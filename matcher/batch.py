@@ -871,12 +871,15 @@ def school_features(model, schools, batch_size: int = 256, client=None) -> tuple
     client : distributed.Client, optional
         Encode the batches as Dask tasks (the tagger broadcast once) instead of here.
     """
+    import pandas as pd
+
     from matcher import data
     from matcher.errors import MatcherError
     from matcher.features import CATEGORY_SCALE, quantize
+    from matcher.model import _validated
 
-    if isinstance(schools, __import__("pandas").DataFrame):
-        df = schools if ("grades" in schools and schools["grades"].dtype.kind in "iu") else data.validate_schools(schools)
+    if isinstance(schools, pd.DataFrame):
+        df = _validated(schools, data.validate_schools, "schools")
     else:
         df = data.read_schools(schools)
     df = df.sort_values("school_id", kind="stable").reset_index(drop=True)
