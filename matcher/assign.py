@@ -213,7 +213,7 @@ def assign(
     cap = _read_capacity(capacity, partner_ids)
     objective = score
     if w > 0:
-        frl = _read_frl(frl_pct, school_ids)
+        frl = _read_frl(frl_pct or {}, school_ids)
         objective = score * (1.0 + w * np.nan_to_num(frl, nan=0.0)[school] / 100.0)
 
     naive_over, naive_total = _naive(school, partner, objective, cap)

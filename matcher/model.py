@@ -69,8 +69,8 @@ class Explanation:
     partner_name: str
     score: float
     rank: int | None
-    blocks: list[dict[str, float | str]]
-    matched_categories: list[dict[str, float | str]]
+    blocks: list[dict[str, Any]]
+    matched_categories: list[dict[str, Any]]
     matched_terms: list[str]
     distance_km: float | None
     excluded_by: list[str] = field(default_factory=list)
@@ -190,7 +190,7 @@ class PartnerMatcher(ParamsMixin):
         self.category_shorts_ = tuple(c.short for c in taxonomy.categories)
         self.partner_type_slugs_ = taxonomy.partner_type_slugs
         encoder = load_encoder(self.encoder)
-        self.encoder_info_ = {"name": encoder.name, "dim": int(encoder.dim), "sha256": encoder.sha256}
+        self.encoder_info_: dict[str, Any] = {"name": encoder.name, "dim": int(encoder.dim), "sha256": encoder.sha256}
         self.tagger_ = CategoryTagger(taxonomy, encoder)
 
         self.school_ids_ = schools["school_id"].to_numpy(dtype=object)
@@ -201,8 +201,8 @@ class PartnerMatcher(ParamsMixin):
         self.partner_texts_ = partners["offerings"].to_numpy(dtype=object)
         self.partner_type_names_ = partners["partner_type"].to_numpy(dtype=object)
         self.school_frl_ = schools["frl_pct"].to_numpy(dtype=np.float64)
-        self._school_pos = None
-        self._partner_pos = None
+        self._school_pos: dict[str, int] | None = None
+        self._partner_pos: dict[str, int] | None = None
 
         texts = list(dict.fromkeys([*self.school_texts_, *self.partner_texts_]))
         emb = encoder.encode(texts)
@@ -259,9 +259,10 @@ class PartnerMatcher(ParamsMixin):
 
     def _partner_index(self) -> dict[str, int]:
         """partner id -> row."""
-        if getattr(self, "_partner_pos", None) is None:
-            self._partner_pos = {v: i for i, v in enumerate(self.partner_ids_)}
-        return self._partner_pos
+        pos = getattr(self, "_partner_pos", None)
+        if pos is None:
+            pos = self._partner_pos = {v: i for i, v in enumerate(self.partner_ids_)}
+        return pos
 
     def _position(self, kind: str, id_: str) -> int:
         """Row of a school or partner id; UnknownIdError with close ids if absent."""
@@ -301,7 +302,7 @@ class PartnerMatcher(ParamsMixin):
             raise MatcherError("the need text is empty: describe what the school needs")
         if (lat is None) != (lon is None):
             raise MatcherError("give both latitude and longitude, or neither")
-        if lat is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        if lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
             raise MatcherError(f"location ({lat}, {lon}) is out of range")
         try:
             mask = parse_grades(grades) if grades else 0

@@ -5,6 +5,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,8 +70,8 @@ def train_model(
     geo_length = weights.pop(GEO_LENGTH, config.DEFAULT_GEO_LENGTH_KM)
     model = PartnerMatcher(weights=weights or None, geo_length_km=geo_length, encoder=encoder)
     model.fit(schools, partners, history)
-    files = {"schools": (schools_path, schools), "partners": (partners_path, partners)}
-    if history is not None:
+    files: dict[str, tuple[str | Path, Any]] = {"schools": (schools_path, schools), "partners": (partners_path, partners)}
+    if history is not None and history_path is not None:
         files["history"] = (history_path, history)
     info = {k: {"path": str(p), "sha256": file_sha256(p), "rows": len(df)} for k, (p, df) in files.items()}
     save_model(model, model_path, info)
@@ -81,8 +82,8 @@ def train_model(
         n_partners=len(model.partner_ids_),
         n_history=len(history) if history is not None else 0,
         vocabulary=len(vocab),
-        encoder=model.encoder_info_["name"],
-        dim=model.encoder_info_["dim"],
+        encoder=str(model.encoder_info_["name"]),
+        dim=int(model.encoder_info_["dim"]),
         categories_found=int(strong.any(axis=0).sum()),
         n_categories=len(model.category_slugs_),
         share_tagged=float(strong.any(axis=1).mean()),

@@ -170,14 +170,14 @@ def _fit_weights(problem: _Problem, train_schools: set[str], seed: int) -> dict[
             labels.append(y)
     if not labels or len(set(labels)) < 2:
         raise MatcherError("not enough past partnerships in the training folds to fit weights")
-    x, y = np.array(feats), np.array(labels, dtype=np.float64)
+    x, y_true = np.array(feats), np.array(labels, dtype=np.float64)
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         z = x @ theta[:-1] + theta[-1]
         p = 1 / (1 + np.exp(-z))
         eps = 1e-12
-        value = -np.mean(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps)) + 1e-3 * np.sum(theta[:-1] ** 2)
-        grad_z = (p - y) / len(y)
+        value = -np.mean(y_true * np.log(p + eps) + (1 - y_true) * np.log(1 - p + eps)) + 1e-3 * np.sum(theta[:-1] ** 2)
+        grad_z = (p - y_true) / len(y_true)
         return value, np.append(x.T @ grad_z + 2e-3 * theta[:-1], grad_z.sum())
 
     bounds = [(0, None)] * len(config.BLOCKS) + [(None, None)]
