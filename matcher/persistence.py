@@ -51,22 +51,29 @@ def _umask_mode() -> int:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Write to a temporary file beside ``path``; move it into place only if the block succeeds."""
+def _staged(path: str | Path) -> Iterator[Path]:
+    """A temporary path beside ``path``, moved into place only if the block succeeds."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield Path(tmp)
         os.chmod(tmp, _umask_mode())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
+    """Write to a temporary file beside ``path``; move it into place only if the block succeeds."""
+    with _staged(path) as tmp, open(tmp, mode) as fh:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _versions() -> dict[str, str]:
@@ -100,11 +107,7 @@ def save_model(model: Any, path: str | Path, training_files: dict[str, dict[str,
     import joblib
 
     target = Path(path)
-    meta_target = metadata_path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
+    with _staged(target) as tmp:  # the model moves into place last, after its metadata
         joblib.dump(model, tmp)
         meta = {
             "format_version": FORMAT_VERSION,
@@ -121,15 +124,9 @@ def save_model(model: Any, path: str | Path, training_files: dict[str, dict[str,
             "model_file": target.name,
             "model_sha256": file_sha256(tmp),
         }
-        with atomic_write(meta_target, "w") as fh:  # type: ignore[arg-type]
+        with atomic_write(metadata_path(target), "w") as fh:
             json.dump(meta, fh, indent=2)
             fh.write("\n")
-        os.chmod(tmp, _umask_mode())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
     return meta
 
 
