@@ -35,6 +35,11 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 #: Geography: similarity = exp(-distance / length scale).
 DEFAULT_GEO_LENGTH_KM = 25.0
 
+#: Service area of an in-person (not remote) partner that gives no ``service_radius_km``:
+#: a hard constraint like a stated radius (see data/README.md). Settable at train time
+#: and overridable at query time.
+DEFAULT_SERVICE_RADIUS_KM = 80.0
+
 #: Outreach state (shortlisted, contacted, declined, partnered, do-not-contact) for the CLI and web app.
 DEFAULT_OUTREACH_DB = PROJECT_ROOT / "models" / "outreach.db"
 #: Days a declined pair stays out of suggestions.
