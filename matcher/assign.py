@@ -502,13 +502,15 @@ def assign_from_model(
     from matcher.evaluate import CHUNK
     from matcher.ranking import rank_chunk
 
-    w = model.resolve_weights(weights)
+    scorer = model.scorer(weights)
     k = max(candidates_per_school, per_school)
     rows_s, rows_p, scores = [], [], []
     for start in range(0, len(model.school_ids_), CHUNK):
         rows = np.arange(start, min(start + CHUNK, len(model.school_ids_)))
         ids = list(model.school_ids_[rows])
-        for r, (cols, sc, _c, _d) in zip(rows, rank_chunk(model, model.schools_.take(rows), k, w, False, ids, state)):
+        mask = model.state_mask(ids, state)
+        for r, (cols, sc, _c, _d) in zip(rows, rank_chunk(scorer, model.schools_.take(rows), model.partners_, k,
+                                                          False, mask)):
             rows_s += [model.school_ids_[r]] * len(cols)
             rows_p += list(model.partner_ids_[cols])
             scores += list(sc)

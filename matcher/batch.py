@@ -53,17 +53,19 @@ from typing import Any
 
 import numpy as np
 
-from matcher import features as _features
-from matcher.config import BLOCKS, NEUTRAL
+from matcher.config import BLOCKS
 from matcher.features import (
-    _POPCOUNT,
     EARTH_RADIUS_KM,
+    POPCOUNT,
     PartnerFeatures,
     SchoolFeatures,
     pair_allowed,
-    pair_block_similarities,
+    pair_best_sentence_dots,
+    pair_blocks,
+    pair_distance_km,
+    service_radius,
 )
-from matcher.weights import GEO_LENGTH, block_total
+from matcher.scoring import Scorer
 
 __all__ = [
     "COLUMNS",
@@ -137,7 +139,7 @@ class ChunkResult:
     starts: np.ndarray  # (n + 1,) int64
     partner: np.ndarray  # (rows,) int32 model partner row
     score: np.ndarray  # (rows,) float64
-    contrib: np.ndarray  # (rows, len(BLOCKS)) float32, in BLOCKS order
+    contrib: np.ndarray  # (rows, len(BLOCKS)) float64, in BLOCKS order
     dist: np.ndarray  # (rows,) float64, NaN = unknown
     n_candidates: int = 0  # (school, partner) pairs left after geographic blocking
     n_exact: int = 0  # pairs scored exactly
@@ -165,8 +167,13 @@ class _Scratch(threading.local):
     ub: np.ndarray | None = None
 
 
+#: Partner classes by which blocks are known (grades given, type given, location known):
+#: the score's denominator (the sum of the known weights) is constant within a class.
+_N_CLASSES = 8
+
+
 class RankIndex:
-    """Partner-side structures for exact batch ranking with one model, weights and state.
+    """Partner-side structures for exact batch ranking with one model, scorer and state.
 
     Build it once and rank any number of school chunks with :meth:`rank`
     (thread-safe; each thread keeps its own buffers). Picklable, so it can be
@@ -175,9 +182,9 @@ class RankIndex:
     Parameters
     ----------
     model : PartnerMatcher
-        Fitted model.
-    weights : mapping
-        Full block -> weight mapping (see ``PartnerMatcher.resolve_weights``).
+        Fitted model (its partners and the texts its bound basis is fitted on).
+    scorer : Scorer
+        Weights and settings (see ``PartnerMatcher.scorer``).
     k : int
         Partners per school.
     include_full : bool, default False
@@ -189,74 +196,75 @@ class RankIndex:
         Dimensions of the exact part of the text bound.
     """
 
-    def __init__(
-        self,
-        model,
-        weights: Mapping[str, float],
-        k: int,
-        include_full: bool = False,
-        state=None,
-        text_rank: int = TEXT_RANK,
-    ):
-        self.model = model
-        self.weights = dict(weights)
+    def __init__(self, model, scorer: Scorer, k: int, include_full: bool = False, state=None,
+                 text_rank: int = TEXT_RANK):
+        self.P = P = model.partners_
+        self.partner_index = model.index("partner")
+        self.scorer = scorer
+        self.settings = scorer.block_settings
+        self.a = dict(scorer.weights)
         self.k = int(k)
         self.include_full = bool(include_full)
-        self.geo_length = float(self.weights.get(GEO_LENGTH, model.geo_length_km))
-        total = block_total(self.weights)
-        self.a = {b: self.weights[b] / total for b in BLOCKS}
-        P = model.partners_
         m = len(P)
         self.n_partners = m
         self._state_parts(state)
         raw_ok = np.ones(m, bool) if self.include_full else (P.capacity > 0)
         cand = raw_ok & (self.left_ok | self.override_true)
         known = ~(np.isnan(P.lat) | np.isnan(P.lon))
-        local = cand & known & np.isfinite(P.radius_km) & ~P.remote
+        radius = service_radius(P, self.settings.default_radius_km)
+        local = cand & known & ~P.remote
         self.glob = np.flatnonzero(cand & ~local).astype(np.int64)
         self.loc = np.flatnonzero(local).astype(np.int64)
         # Geometry on the unit sphere: a chunk's tests are dot products with its centre.
         xyz = _unit_xyz(P.lat, P.lon)
-        self.loc_xyz = np.ascontiguousarray(xyz[self.loc])
-        reach = np.minimum(P.radius_km[self.loc] / EARTH_RADIUS_KM, math.pi)
-        self.loc_cos, self.loc_sin = np.cos(reach), np.sin(reach)
-        self.loc_reach = reach
-        self.glob_known = np.flatnonzero(known[self.glob])
-        self.glob_xyz = np.ascontiguousarray(xyz[self.glob[self.glob_known]])
-        self.glob_remote = P.remote[self.glob]
         self.p_xyz = xyz
+        self.radius = radius
+        self.loc_xyz = np.ascontiguousarray(xyz[self.loc])
+        reach = np.minimum(radius[self.loc] / EARTH_RADIUS_KM, math.pi)
+        self.loc_cos, self.loc_sin, self.loc_reach = np.cos(reach), np.sin(reach), reach
+        # Class of each partner: bit 0 grades given, bit 1 type given, bit 2 location known.
+        self.p_class = ((P.grades != 0) + 2 * (P.type_code >= 0) + 4 * known).astype(np.int64)
 
         # Text basis: top principal directions of partner and school texts (any orthonormal
         # basis keeps the bound valid; a good one keeps it tight).
         d = P.text.shape[1]
         r = int(min(max(text_rank, 0), d))
         self.text_rank = r
-        self.V = self._basis(r)
+        self.V = self._basis(model.schools_.text, r)
         pr, pe = self._project(P.text)
         n_cat = P.categories.shape[1]
-        n_types = len(model.partner_type_slugs_)
+        n_types = len(model.featurizer_.partner_type_slugs)
         self.n_cat, self.n_types = n_cat, n_types
         # Partner side of the bound, one column per partner, in row blocks:
-        # V'p (r) | |p - VV'p| (1) | categories (C) | grade bits (14) | grades given (1)
-        # | partner type one-hot (T) | geo bound per anchor (A, set per chunk) | 1
-        self.rows_cat = slice(r + 1, r + 1 + n_cat)
-        self.rows_grade = slice(self.rows_cat.stop, self.rows_cat.stop + _N_GRADES)
-        self.row_grade_known = self.rows_grade.stop
-        self.rows_type = slice(self.row_grade_known + 1, self.row_grade_known + 1 + n_types)
+        # f V'p (r) | f |p - VV'p| (1) | (-text offset)+ (1) | categories (C) | (-category offset)+ (1)
+        # | grade bits (14) | partner type one-hot (T) | geo bound per anchor (A, set per chunk) | remote (1)
+        # where f = 2 for one-sentence texts (their closest sentence is the whole text) and 1 otherwise.
+        self.row_text_off = r + 1
+        self.rows_cat = slice(r + 2, r + 2 + n_cat)
+        self.row_cat_off = self.rows_cat.stop
+        self.rows_grade = slice(self.row_cat_off + 1, self.row_cat_off + 1 + _N_GRADES)
+        self.rows_type = slice(self.rows_grade.stop, self.rows_grade.stop + n_types)
         self.rows_geo = slice(self.rows_type.stop, self.rows_type.stop + _ANCHORS)
-        self.row_one = self.rows_geo.stop
-        self.K = self.row_one + 1
+        self.row_remote = self.rows_geo.stop
+        self.K = self.row_remote + 1
+        f = np.where(P.sentence_count > 0, 1.0, 2.0).astype(np.float32)
         pa = np.zeros((self.K, m), dtype=np.float32)
-        pa[:r] = pr.T
-        pa[r] = pe
+        pa[:r] = pr.T * f
+        pa[r] = pe * f
+        pa[self.row_text_off] = np.maximum(-P.text_offset, 0.0) * (1 + 1e-6)
         pa[self.rows_cat] = P.categories.T
+        pa[self.row_cat_off] = np.maximum(-P.category_offset, 0.0) * (1 + 1e-6)
         pa[self.rows_grade] = (P.grades[None, :] >> np.arange(_N_GRADES)[:, None]) & 1
-        pa[self.row_grade_known] = P.grades != 0
         typed = np.flatnonzero(P.type_code >= 0)
         pa[self.rows_type.start + P.type_code[typed], typed] = 1.0
-        pa[self.row_one] = 1.0
-        self.pa_glob = np.ascontiguousarray(pa[:, self.glob])
-        self.pa_loc = np.ascontiguousarray(pa[:, self.loc])
+        pa[self.row_remote] = P.remote & known
+        self.paT = np.ascontiguousarray(pa.T)  # (m, K): a chunk gathers its candidates' rows
+        self.max_text_off = float(pa[self.row_text_off].max()) if m else 0.0
+        self.max_cat_off = float(pa[self.row_cat_off].max()) if m else 0.0
+        del pa
+        # Sentences of multi-sentence texts, projected the same way: (r + 1, S).
+        sp, se = self._project(P.sentences)
+        self.sent_pa = np.ascontiguousarray(np.concatenate([sp.T, se[None, :]], axis=0))
         self._scratch = _Scratch()
 
     # ------------------------------------------------------------ setup
@@ -269,13 +277,13 @@ class RankIndex:
         self.__dict__.update(state)
         self._scratch = _Scratch()
 
-    def _basis(self, r: int) -> np.ndarray:
+    def _basis(self, school_text: np.ndarray, r: int) -> np.ndarray:
         """(d, r) orthonormal: top principal directions (uncentred) of the texts.
 
         Any orthonormal basis keeps the bound valid; this one keeps it tight. It is
         fitted on an evenly spread sample of rows (deterministic).
         """
-        P, S = self.model.partners_.text, self.model.schools_.text
+        P, S = self.P.text, school_text
         d = P.shape[1]
         if r == 0:
             return np.zeros((d, 0), dtype=np.float32)
@@ -314,8 +322,8 @@ class RankIndex:
         if state is None:
             self.left_ok = np.ones(m, bool)
             return
-        pos = self.model._partner_index()
-        left = self.model.partners_.capacity.copy()
+        pos = self.partner_index
+        left = self.P.capacity.copy()
         for pid, used in state.used_capacity.items():
             if pid in pos:
                 left[pos[pid]] -= used
@@ -356,14 +364,12 @@ class RankIndex:
         return _reorder(parts, n)
 
     def _columns(self, s: SchoolFeatures, is_known: bool):
-        """Candidate model columns of a group, its local positions, each school's anchor, and
-        the geo bound of every (anchor, candidate): (A, candidates)."""
-        n_g = len(self.glob)
+        """Candidate model columns of a group (sorted by partner class), their local positions, each
+        school's anchor, and the geo bound of every (anchor, candidate): (A, candidates)."""
         n = len(s)
-        if not is_known:
-            sel = np.arange(len(self.loc))
-            geo = np.full((1, n_g + len(sel)), NEUTRAL, dtype=np.float64)
-            return np.concatenate([self.glob, self.loc]), sel, np.zeros(n, np.int64), geo
+        if not is_known:  # no distance is known: every partner may serve, geography is not scored
+            cols = np.concatenate([self.glob, self.loc])
+            return self._by_class(cols, np.zeros(n, np.int64), np.zeros((1, len(cols))))
         lat0, lon0, radius = _centre(s.lat, s.lon)
         c = _unit_xyz(np.array([lat0]), np.array([lon0]))[0]
         b = radius / EARTH_RADIUS_KM
@@ -373,109 +379,135 @@ class RankIndex:
         limit = self.loc_cos * math.cos(b) - self.loc_sin * math.sin(b)
         sel = np.flatnonzero((dot_loc >= limit - 1e-9) | (self.loc_reach + b >= math.pi))
         cols = np.concatenate([self.glob, self.loc[sel]])
-        dot = np.full(len(cols), np.nan)  # cos(angle from the centre); NaN = partner location unknown
-        dot[self.glob_known] = self.glob_xyz @ c
-        dot[n_g:] = dot_loc[sel]
-        remote = np.zeros(len(cols), bool)
-        remote[:n_g] = self.glob_remote
-        # Partners farther than _GEO_NEAR length scales beyond the group: geo at most e^-_GEO_NEAR
-        # (or 1/2 if remote). Nearer ones get a bound per anchor: the group split in up to
+        # Geography within the service area, bounded per anchor: the group split in up to
         # _ANCHORS spatial pieces, a school's distance to a partner being at least
-        # (anchor -> partner) - (the piece's radius).
-        far_angle = min(b + _GEO_NEAR * self.geo_length / EARTH_RADIUS_KM, math.pi)
-        with np.errstate(invalid="ignore"):
-            near = np.flatnonzero(dot >= math.cos(far_angle) - 1e-9)
-        far = np.full(len(cols), math.exp(-_GEO_NEAR))
-        far[remote] = max(math.exp(-_GEO_NEAR), _features.REMOTE_FLOOR)
-        far[np.isnan(dot)] = NEUTRAL
+        # (anchor -> partner) - (the piece's radius). Outside its area a partner gets none
+        # here (a remote one gets its remote credit through the school side).
         pieces = plan_chunks(s, max(1, -(-n // _ANCHORS)))
         anchor = np.empty(n, np.int64)
-        geo = np.empty((len(pieces), len(cols)), dtype=np.float64)
-        p_near = self.p_xyz[cols[near]]
+        geo = np.zeros((len(pieces), len(cols)), dtype=np.float64)
+        located = np.flatnonzero(~np.isnan(self.p_xyz[cols, 0]))
+        p_loc = self.p_xyz[cols[located]]
+        r_loc = self.radius[cols[located]]
         for a_i, rows in enumerate(pieces):
             anchor[rows] = a_i
-            geo[a_i] = far
-            if len(near):
-                la, lo, rad = _centre(s.lat[rows], s.lon[rows])
-                d_a = _chord_km(p_near, _unit_xyz(np.array([la]), np.array([lo]))[0])
-                geo[a_i, near] = self._geo_bound(d_a, rad, remote[near])
-        return cols, sel, anchor, geo
+            la, lo, rad = _centre(s.lat[rows], s.lon[rows])
+            d_min = np.maximum(_chord_km(p_loc, _unit_xyz(np.array([la]), np.array([lo]))[0]) - rad, 0.0)
+            g = 0.5 + 0.5 * np.exp(-d_min / self.settings.geo_length_km)
+            geo[a_i, located] = np.where(d_min <= r_loc + _EPS_KM, g * (1 + 1e-9), 0.0)
+        return self._by_class(cols, anchor, geo)
 
-    def _geo_bound(self, d_c: np.ndarray, radius: float, remote: np.ndarray) -> np.ndarray:
-        """Most the geo similarity can be for schools within ``radius`` of a point ``d_c`` from each partner."""
-        with np.errstate(invalid="ignore"):
-            g = np.exp(-np.maximum(d_c - radius, 0.0) / self.geo_length)
-        g = np.where(remote, np.maximum(g, _features.REMOTE_FLOOR), g)
-        return np.where(np.isnan(d_c), NEUTRAL, g)
+    def _by_class(self, cols: np.ndarray, anchor: np.ndarray, geo: np.ndarray):
+        """Candidates reordered by partner class, with each class's column range."""
+        cls = self.p_class[cols]
+        order = np.argsort(cls, kind="stable")
+        cols, cls, geo = cols[order], cls[order], geo[:, order]
+        edges = np.searchsorted(cls, np.arange(_N_CLASSES + 1))
+        return cols, anchor, geo, edges
 
-    def _school_side(self, s: SchoolFeatures, anchor: np.ndarray, is_known: bool) -> tuple[np.ndarray, np.ndarray]:
-        """School side of the bound (n, K) and the most each school's non-text blocks can add."""
+    def _school_side(self, s: SchoolFeatures, anchor: np.ndarray, is_known: bool):
+        """School side of the bound (n, K), the sentence side (n, r + 1), 1 / denominator per
+        (school, partner class) (n, classes), and the most a school's score can be when its
+        text part is negative (the linear bound then no longer holds)."""
         a, r = self.a, self.text_rank
         n = len(s)
         qr, qe = self._project(s.text)
-        need_total = s.categories.sum(axis=1, dtype=np.float64)
-        sa = np.zeros((n, self.K), dtype=np.float32)
-        sa[:, :r] = a["text"] * qr
-        sa[:, r] = a["text"] * qe.astype(np.float64)
+        need_total = s.weights.sum(axis=1, dtype=np.float64)
         has_need = need_total > 0
-        sa[has_need, self.rows_cat] = (a["categories"] / need_total[has_need])[:, None] * s.categories[has_need]
-        # grades: known school -> (its bits . partner bits) / its count, or 1/2 where the partner gives none
+        sa = np.zeros((n, self.K), dtype=np.float32)
+        sa[:, :r] = 0.5 * a["text"] * qr
+        sa[:, r] = 0.5 * a["text"] * qe.astype(np.float64)
+        sa[:, self.row_text_off] = a["text"]
+        sa[has_need, self.rows_cat] = (a["categories"] / need_total[has_need])[:, None] * s.weights[has_need]
+        sa[has_need, self.row_cat_off] = a["categories"]
         g_known = s.grades != 0
-        own = _POPCOUNT[s.grades].astype(np.float64)
+        own = POPCOUNT[s.grades].astype(np.float64)
         bits = (s.grades[:, None] >> np.arange(_N_GRADES)[None, :]) & 1
         sa[g_known, self.rows_grade] = (a["grades"] / own[g_known])[:, None] * bits[g_known]
-        sa[g_known, self.row_grade_known] = -NEUTRAL * a["grades"]
-        # partner type: a preferred type scores 1, others 0; no preference -> 1/2
         pref = s.preferred_types != 0
         tbits = (s.preferred_types[:, None] >> np.arange(self.n_types)[None, :]) & 1
         sa[pref, self.rows_type] = a["partner_type"] * tbits[pref]
-        sa[np.arange(n), self.rows_geo.start + anchor] = a["geo"]
-        sa[:, self.row_one] = (
-            a["categories"] * np.where(has_need, 0.0, NEUTRAL)
-            + a["grades"] * NEUTRAL
-            + a["partner_type"] * np.where(pref, 0.0, NEUTRAL)
-        )
-        rest_max = (
-            a["categories"] * np.where(has_need, 1.0, NEUTRAL)
-            + a["grades"] * np.where(g_known, 1.0, NEUTRAL)
-            + a["partner_type"] * np.where(pref, 1.0, NEUTRAL)
-            + a["geo"] * (max(1.0, _features.REMOTE_FLOOR) if is_known else NEUTRAL)
-        )
-        return sa, rest_max
+        if is_known:
+            sa[np.arange(n), self.rows_geo.start + anchor] = a["geo"]
+            sa[:, self.row_remote] = a["geo"] * self.settings.remote_credit * (1.0 - s.in_person)
+        sq = np.ascontiguousarray(sa[:, : r + 1])
+        # Denominator per class: the weights of the blocks known for such a pair.
+        cls = np.arange(_N_CLASSES)
+        pg, pt, pl = (cls & 1) > 0, (cls & 2) > 0, (cls & 4) > 0
+        denom = (a["text"] + a["categories"] * has_need[:, None] + a["grades"] * (g_known[:, None] & pg[None, :])
+                 + a["geo"] * (is_known & pl[None, :]) + a["partner_type"] * (pref[:, None] & pt[None, :]))
+        inv = np.where(denom > 0, 1.0 / np.where(denom > 0, denom, 1.0), 0.0) * (1 + 1e-9)
+        rest = (a["text"] * self.max_text_off
+                + a["categories"] * has_need[:, None] * (1.0 + self.max_cat_off)
+                + a["grades"] * (g_known[:, None] & pg[None, :])
+                + a["geo"] * (is_known & pl[None, :])
+                + a["partner_type"] * (pref[:, None] & pt[None, :]))
+        rest_max = (rest * inv).max(axis=1)
+        return sa, sq, inv.astype(np.float32), rest_max
 
     def _buffers(self, n: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """This thread's partner-side matrix (global part filled once) and bound buffer."""
+        """This thread's candidate-side matrix (width, K) and bound buffer (n, width)."""
         sc = self._scratch
-        n_g = len(self.glob)
-        if sc.pbuf is None or sc.pbuf.shape[1] < width:
-            cap = max(width, n_g + min(len(self.loc), 4096) + _CUT_BLOCK)
-            pbuf = np.empty((self.K, cap), dtype=np.float32)
-            pbuf[:, :n_g] = self.pa_glob
-            sc.pbuf = pbuf
+        if sc.pbuf is None or sc.pbuf.shape[0] < width:
+            sc.pbuf = np.empty((width + width // 4, self.K), dtype=np.float32)
         if sc.ub is None or sc.ub.size < n * width:
             sc.ub = np.empty(n * width, dtype=np.float32)
-        return sc.pbuf, sc.ub[: n * width].reshape(n, width)
+        return sc.pbuf[:width], sc.ub[: n * width].reshape(n, width)
+
+    def _bound(self, out: np.ndarray, sa: np.ndarray, sq: np.ndarray, inv: np.ndarray, pbuf: np.ndarray,
+               cols: np.ndarray, edges: np.ndarray, clip_text: bool = False) -> None:
+        """Upper bounds of the scores of ``sa``'s schools against the candidates, into ``out``.
+
+        Per partner class, the school side is scaled by 1 / denominator, so one GEMM gives
+        the bound. The closest-sentence part of multi-sentence texts is a second GEMM
+        against their sentences, maximised per partner. With ``clip_text`` the text part
+        is clipped at 0 first, as the score clips it.
+        """
+        r1 = self.text_rank + 1
+        multi = np.flatnonzero(self.P.sentence_count[cols] > 0)
+        sent = None
+        if len(multi):
+            starts = self.P.sentence_start[cols[multi]]
+            counts = self.P.sentence_count[cols[multi]]
+            idx = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+            sent = np.maximum.reduceat(sq @ self.sent_pa[:, idx], np.cumsum(counts) - counts, axis=1)
+        for c in range(_N_CLASSES):
+            lo, hi = edges[c], edges[c + 1]
+            if lo == hi:
+                continue
+            scale = inv[:, c : c + 1]
+            if not clip_text:
+                np.matmul(sa * scale, pbuf[lo:hi].T, out=out[:, lo:hi])
+                continue
+            t = sq @ pbuf[lo:hi, :r1].T
+            if sent is not None:
+                at = np.flatnonzero((multi >= lo) & (multi < hi))
+                t[:, multi[at] - lo] += sent[:, at]
+            np.maximum(t, 0.0, out=t)
+            t += sa[:, r1:] @ pbuf[lo:hi, r1:].T
+            out[:, lo:hi] = t * scale
+        if sent is not None and not clip_text:
+            out[:, multi] += sent * inv[:, self.p_class[cols[multi]]]
 
     def _rank_group(self, s: SchoolFeatures, keys: list, is_known: bool) -> ChunkResult:
         n, k = len(s), self.k
-        cols, sel, anchor, geo = self._columns(s, is_known)
+        cols, anchor, geo, edges = self._columns(s, is_known)
         m_cols = len(cols)
         if m_cols == 0:
             return _empty(n)
         if _DENSE_K * k >= m_cols:  # a top-k this wide prunes little: score every candidate
             return self._rank_dense(s, keys, cols)
-        n_g = len(self.glob)
         depth = _PRE * k
         # blocks small enough that each school's top ``depth`` block maxima pin down its cut-off
         blk = int(min(_CUT_BLOCK, max(8, 2 ** int(math.log2(max(1, m_cols // (8 * depth)))))))
         n_blk = -(-m_cols // blk)
         width = n_blk * blk
         pbuf, ub = self._buffers(n, width)
-        pbuf[:, n_g:m_cols] = self.pa_loc[:, sel]
-        pbuf[:, m_cols:width] = 0.0
-        pbuf[self.rows_geo.start : self.rows_geo.start + len(geo), :m_cols] = geo
-        sa, rest_max = self._school_side(s, anchor, is_known)
-        np.matmul(sa, pbuf[:, :width], out=ub)
+        pbuf = pbuf[:m_cols]
+        np.take(self.paT, cols, axis=0, out=pbuf)
+        pbuf[:, self.rows_geo.start : self.rows_geo.start + len(geo)] = geo.T
+        sa, sq, inv, rest_max = self._school_side(s, anchor, is_known)
+        self._bound(ub[:, :m_cols], sa, sq, inv, pbuf, cols, edges)
         ub[:, m_cols:] = -np.inf
 
         # Threshold: score exactly the best candidate of each school's top blocks.
@@ -514,14 +546,12 @@ class RankIndex:
 
         # Survivors: every candidate whose bound reaches its school's threshold.
         lo_thr = (thr - MARGIN).astype(np.float32)
-        # Rows whose threshold the non-text blocks alone could reach: there the bound must
-        # clip the text part at 0 as the score does (rare: weak or few candidates).
+        # Rows whose threshold a pair with a negative text part could reach: there the bound
+        # must clip the text part at 0 as the score does (rare: weak or few candidates).
         clip_rows = np.flatnonzero(np.isfinite(thr) & (thr - MARGIN <= rest_max))
         if len(clip_rows):
-            r1 = self.text_rank + 1
-            t = sa[clip_rows, :r1] @ pbuf[:r1, :m_cols]
-            np.maximum(t, 0.0, out=t)
-            t += sa[clip_rows, r1:] @ pbuf[r1:, :m_cols]
+            t = np.empty((len(clip_rows), m_cols), dtype=np.float32)
+            self._bound(t, sa[clip_rows], sq[clip_rows], inv[clip_rows], pbuf, cols, edges, clip_text=True)
             t[scored.mask_of(clip_rows, m_cols)] = -np.inf
             ub[clip_rows, :m_cols] = t
         rows = np.flatnonzero(np.isfinite(thr))
@@ -539,18 +569,18 @@ class RankIndex:
 
         n, k = len(s), self.k
         cols = np.sort(cols)  # ties go to the lower partner row, as in rank_chunk
+        p = self.P.take(cols)
         out = _Pairs()
         for start in range(0, n, 16):
             sub = s.take(slice(start, start + 16))
-            p = self.model.partners_.take(cols)
-            score, contrib, dist = self.model.score_pairs(sub, p, self.weights)
-            ok = self.model.allowed(sub, p, dist, self.include_full)
+            score, contrib, dist, ok = self.scorer.score_matrix(sub, p, self.include_full)
             if self.has_state:
                 r = np.repeat(np.arange(len(sub)), len(cols))
                 ok &= self._state_ok(keys[start : start + 16], r, np.tile(cols, len(sub))).reshape(ok.shape)
             for i in range(len(sub)):
                 c = top_k(score[i], ok[i], k)
-                vals = (score[i, c], np.stack([contrib[b][i, c] for b in BLOCKS], axis=1), dist[i, c], np.ones(len(c), bool))
+                vals = (score[i, c], np.stack([contrib[b][i, c] for b in BLOCKS], axis=1), dist[i, c],
+                        np.ones(len(c), bool))
                 out.add(vals, np.full(len(c), start + i), c)
         res = out.top(n, k, cols, np.full(n, -np.inf))
         res.n_candidates = res.n_exact = n * len(cols)
@@ -561,33 +591,26 @@ class RankIndex:
         """Exact scores, contributions, distances and allowed flags of pairs (rows ascending)."""
         n_pairs = len(rows)
         out_score = np.empty(n_pairs, dtype=np.float64)
-        out_contrib = np.empty((n_pairs, len(BLOCKS)), dtype=np.float32)
+        out_contrib = np.empty((n_pairs, len(BLOCKS)), dtype=np.float64)
         out_dist = np.empty(n_pairs, dtype=np.float64)
         out_ok = np.empty(n_pairs, dtype=bool)
-        P = self.model.partners_
+        P = self.P
+        need_total = s.weights.sum(axis=1)
         for start in range(0, n_pairs, _PAIR_BATCH):
             sl = slice(start, start + _PAIR_BATCH)
             r, c = rows[sl], mcols[sl]
-            text_dot, covered = _pair_dots(s, P, r, c)
-            need_total = s.categories.sum(axis=1)[r]
-            sp = SchoolFeatures(
-                text=_NONE, categories=_NONE, grades=s.grades[r], lat=s.lat[r], lon=s.lon[r],
-                preferred_types=s.preferred_types[r],
-            )
-            pp = PartnerFeatures(
-                text=_NONE, categories=_NONE, grades=P.grades[c], lat=P.lat[c], lon=P.lon[c],
-                type_code=P.type_code[c], radius_km=P.radius_km[c], remote=P.remote[c], capacity=P.capacity[c],
-            )
-            sims, dist = pair_block_similarities(sp, pp, self.geo_length, text_dot, covered, need_total)
-            total = block_total(self.weights)
-            score = np.zeros(len(r), dtype=np.float64)
+            whole, covered = _pair_dots(s, P, r, c)
+            best = pair_best_sentence_dots(s.text, P, r, c, whole)
+            pp = _gather(P, c)
+            dist = pair_distance_km(s.lat[r], s.lon[r], pp.lat, pp.lon)
+            sims, known = pair_blocks(self.settings, whole, best, covered, need_total[r], dist, s.grades[r],
+                                      s.in_person[r], s.preferred_types[r], pp)
+            score, contrib = self.scorer.combine(sims, known)
             for b_i, b in enumerate(BLOCKS):
-                contrib = (self.weights[b] / total) * sims[b]
-                out_contrib[sl, b_i] = contrib
-                score += contrib
+                out_contrib[sl, b_i] = contrib[b]
             out_score[sl] = score
             out_dist[sl] = dist
-            ok = pair_allowed(sp, pp, dist)
+            ok = pair_allowed(self.settings, dist, s.grades[r], pp)
             if self.has_state:
                 ok &= self._state_ok(keys, r, c)
             out_ok[sl] = ok
@@ -620,8 +643,18 @@ class RankIndex:
 _NONE = np.zeros((0, 0), dtype=np.float32)
 
 
+def _gather(P: PartnerFeatures, cols: np.ndarray) -> PartnerFeatures:
+    """The per-pair partner arrays the blocks read (no text or category rows: those enter as dot products)."""
+    return PartnerFeatures(
+        text=_NONE, sentences=_NONE, sentence_start=P.sentence_start[cols], sentence_count=P.sentence_count[cols],
+        categories=_NONE, grades=P.grades[cols], lat=P.lat[cols], lon=P.lon[cols], type_code=P.type_code[cols],
+        radius_km=P.radius_km[cols], remote=P.remote[cols], capacity=P.capacity[cols],
+        text_offset=P.text_offset[cols], category_offset=P.category_offset[cols],
+    )
+
+
 def _pair_dots(s: SchoolFeatures, P: PartnerFeatures, rows: np.ndarray, mcols: np.ndarray, block: int = 8):
-    """Text and category dot products of pairs (rows ascending), exact, without gathering school rows.
+    """Whole-text and category dot products of pairs (rows ascending), exact, without gathering school rows.
 
     Pairs are taken a few schools at a time: the gathered partner rows are
     multiplied by all those schools at once (BLAS), and each pair keeps its own.
@@ -642,7 +675,7 @@ def _pair_dots(s: SchoolFeatures, P: PartnerFeatures, rows: np.ndarray, mcols: n
         r = rows[lo:hi] - base
         pick = np.arange(hi - lo)
         text_dot[lo:hi] = (P.text[c] @ s.text[base : base + block].T)[pick, r]
-        covered[lo:hi] = (P.categories[c] @ s.categories[base : base + block].T)[pick, r]
+        covered[lo:hi] = (P.categories[c] @ s.weights[base : base + block].T)[pick, r]
     return text_dot, covered
 
 
@@ -754,7 +787,7 @@ def _empty(n: int) -> ChunkResult:
         starts=np.zeros(n + 1, np.int64),
         partner=np.zeros(0, np.int32),
         score=np.zeros(0),
-        contrib=np.zeros((0, len(BLOCKS)), np.float32),
+        contrib=np.zeros((0, len(BLOCKS)), np.float64),
         dist=np.zeros(0),
     )
 
@@ -768,7 +801,7 @@ def _reorder(parts: list[tuple[np.ndarray, ChunkResult]], n: int) -> ChunkResult
     total = int(starts[-1])
     partner = np.empty(total, np.int32)
     score = np.empty(total)
-    contrib = np.empty((total, len(BLOCKS)), np.float32)
+    contrib = np.empty((total, len(BLOCKS)), np.float64)
     dist = np.empty(total)
     for rows, res in parts:
         for j, row in enumerate(rows):
@@ -784,15 +817,16 @@ def _reorder(parts: list[tuple[np.ndarray, ChunkResult]], n: int) -> ChunkResult
     )
 
 
-def rank_block(model, s: SchoolFeatures, k: int, weights, include_full: bool = False, school_ids=None, state=None,
-               index: RankIndex | None = None):
+def rank_block(model, s: SchoolFeatures, k: int, scorer: Scorer, include_full: bool = False, school_ids=None,
+               state=None, index: RankIndex | None = None):
     """Exact top-``k`` partners of every school of ``s``: :func:`matcher.ranking.rank_chunk`'s result, faster.
 
-    Same parameters and return value as ``rank_chunk``; pass ``index`` (built with
-    the same model, weights, k, include_full and state) to reuse it across calls.
+    Same return value as ``rank_chunk`` over the model's partners, with outreach
+    ``state`` for ``school_ids``; pass ``index`` (built with the same model,
+    scorer, k, include_full and state) to reuse it across calls.
     """
     if index is None:
-        index = RankIndex(model, weights, k, include_full, state)
+        index = RankIndex(model, scorer, k, include_full, state)
     return index.rank(s, school_ids).as_rank_chunk()
 
 
@@ -837,29 +871,16 @@ def plan_chunks(s: SchoolFeatures, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list
 # =========================================================================== schools to rank
 
 
-def _encode_and_tag(spec: str, sha256: str, tagger, batch: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Quantized text vectors and category strengths of a batch of new texts (runs on any worker)."""
-    from matcher.encoders import load_encoder
-    from matcher.errors import MatcherError
-    from matcher.features import CATEGORY_SCALE, TEXT_SCALE, quantize
-
-    encoder = load_encoder(spec)
-    if encoder.sha256 != sha256:
-        raise MatcherError("the text encoder differs from the one this model was trained with: retrain the model")
-    emb = encoder.encode(batch)
-    return quantize(emb, TEXT_SCALE), quantize(tagger.tag(batch, emb), CATEGORY_SCALE)
-
-
 def school_features(model, schools, batch_size: int = 256, client=None) -> tuple[np.ndarray, SchoolFeatures]:
     """Ids (sorted) and features of a schools table, as the model would compute them at fit.
 
-    A school the model knows (same ``school_id``) whose ``needs`` text is unchanged
-    keeps the text vector and need categories it was trained with (explicit
-    ``need_categories`` in the table still win), so its ranking equals
-    ``matcher recommend --school``; every other school is encoded with the
-    model's encoder (distinct texts once, ``batch_size`` at a time) and tagged
-    with its taxonomy, exactly as ``PartnerMatcher.fit`` does. Grades, location
-    and preferred partner types always come from the table.
+    A school text the model was trained on (and tagged, not given explicit
+    categories) keeps the vector and need categories it was trained with, so
+    its ranking equals ``matcher recommend --school``; every other text is
+    encoded with the model's encoder (distinct texts once, ``batch_size`` at a
+    time) and tagged with its taxonomy by the model's featuriser. Grades,
+    location, explicit categories and preferred partner types always come from
+    the table.
 
     Parameters
     ----------
@@ -874,70 +895,16 @@ def school_features(model, schools, batch_size: int = 256, client=None) -> tuple
     import pandas as pd
 
     from matcher import data
-    from matcher.errors import MatcherError
-    from matcher.features import CATEGORY_SCALE, quantize
-    from matcher.model import _validated
+    from matcher.featurize import encoded_rows
 
-    if isinstance(schools, pd.DataFrame):
-        df = _validated(schools, data.validate_schools, "schools")
-    else:
-        df = data.read_schools(schools)
+    df = data.normalised(schools, "schools") if isinstance(schools, pd.DataFrame) else data.read_schools(schools)
     df = df.sort_values("school_id", kind="stable").reset_index(drop=True)
-    n = len(df)
-    ids = df["school_id"].to_numpy(dtype=object)
-    texts = [str(t) for t in df["needs"]]
-    explicit = list(df["need_categories"])
-    d = model.schools_.text.shape[1]
-    n_cat = model.schools_.categories.shape[1]
-    text = np.empty((n, d), dtype=np.float32)
-    cats = np.empty((n, n_cat), dtype=np.float32)
-
-    pos = {v: i for i, v in enumerate(model.school_ids_)}
-    known = np.array([pos.get(sid, -1) for sid in ids], dtype=np.int64)
-    reuse = np.array([j >= 0 and model.school_texts_[j] == t for j, t in zip(known, texts)], dtype=bool)
-    if reuse.any():
-        text[reuse] = model.schools_.text[known[reuse]]
-        cats[reuse] = model.schools_.categories[known[reuse]]
-    todo = np.flatnonzero(~reuse)
-    if len(todo):
-        distinct = list(dict.fromkeys(texts[i] for i in todo))
-        row = {t: i for i, t in enumerate(distinct)}
-        which = np.array([row[texts[i]] for i in todo], dtype=np.int64)
-        batches = [distinct[b : b + batch_size] for b in range(0, len(distinct), batch_size)]
-        spec, sha = model.encoder, model.encoder_info_["sha256"]
-        if client is None:
-            results = [_encode_and_tag(spec, sha, model.tagger_, b) for b in batches]
-        else:
-            tagger = client.scatter(model.tagger_, broadcast=True, hash=False)
-            futures = client.map(_encode_and_tag, [spec] * len(batches), [sha] * len(batches),
-                                 [tagger] * len(batches), batches, pure=False)
-            results = client.gather(futures)
-        for b, (t_q, c_q) in enumerate(results):
-            start = b * batch_size
-            mine = (which >= start) & (which < start + len(batches[b]))
-            text[todo[mine]] = t_q[which[mine] - start]
-            cats[todo[mine]] = c_q[which[mine] - start]
-    given = np.array([bool(e) for e in explicit])
-    if given.any():
-        rows = np.flatnonzero(given)
-        cats[rows] = quantize(model.tagger_.explicit([explicit[i] for i in rows]), CATEGORY_SCALE)
-    type_pos = {s: i for i, s in enumerate(model.partner_type_slugs_)}
-    prefs = np.zeros(n, dtype=np.int32)
-    for i, ts in enumerate(df["preferred_partner_types"]):
-        for t in set(ts):
-            if t not in type_pos:
-                raise MatcherError(f"school {ids[i]}: unknown partner type {t!r} (this model knows: "
-                                   f"{', '.join(model.partner_type_slugs_)})")
-            prefs[i] |= 1 << type_pos[t]
-    feats = SchoolFeatures(
-        text=text,
-        categories=cats,
-        grades=df["grades"].to_numpy(dtype=np.int32),
-        lat=df["latitude"].to_numpy(dtype=np.float64),
-        lon=df["longitude"].to_numpy(dtype=np.float64),
-        preferred_types=prefs,
-    )
-    return ids, feats
+    tagged = np.flatnonzero(~model.school_explicit_)
+    known = encoded_rows(model.schools_.text[tagged], model.schools_.categories[tagged],
+                         [str(x) for x in model.school_texts_[tagged]])
+    f = model.featurizer
+    encoded = f.encode([str(x) for x in df["needs"]], known=known, batch_size=batch_size, client=client)
+    return df["school_id"].to_numpy(dtype=object), f.schools(df, encoded)
 
 
 # =========================================================================== text output
@@ -1159,7 +1126,7 @@ def _write_output(path, fmt: str, rows: np.ndarray, school_ids: np.ndarray, part
         pa, pq = _parquet_modules()
         schema = pa.schema(
             [("school_id", pa.string()), ("rank", pa.int32()), ("partner_id", pa.string()), ("score", pa.float64())]
-            + [(f"contrib_{b}", pa.float32()) for b in BLOCKS]
+            + [(f"contrib_{b}", pa.float64()) for b in BLOCKS]
             + [("distance_km", pa.float64())]
         )
         with _atomic_output(path, tmp_dir) as fh:
@@ -1195,10 +1162,10 @@ def _write_output(path, fmt: str, rows: np.ndarray, school_ids: np.ndarray, part
 
 #: Record of one chunk's results in a part file.
 PART_DTYPE = np.dtype(
-    [("school", "<i4"), ("partner", "<i4"), ("score", "<f8"), ("contrib", "<f4", (len(BLOCKS),)), ("dist", "<f8")]
+    [("school", "<i4"), ("partner", "<i4"), ("score", "<f8"), ("contrib", "<f8", (len(BLOCKS),)), ("dist", "<f8")]
 )
 #: Bumped when part files or the chunk plan change meaning (old parts are then refused).
-PARTS_VERSION = 1
+PARTS_VERSION = 2
 _MANIFEST = "manifest.json"
 
 
@@ -1369,8 +1336,9 @@ def model_fingerprint(model) -> str:
     S, P = model.schools_, model.partners_
     import json
 
-    meta = json.dumps({"weights": model.weights_, "geo": model.geo_length_km, "enc": model.encoder_info_,
-                       "types": list(model.partner_type_slugs_)}, sort_keys=True)
+    meta = json.dumps({"weights": model.weights_, "geo": model.geo_length_km, "radius": model.default_radius_km,
+                       "enc": model.featurizer_.encoder_info, "types": list(model.featurizer_.partner_type_slugs)},
+                      sort_keys=True)
     return _sha256_arrays(
         np.array([meta], dtype=object), model.school_ids_, model.partner_ids_,
         *(getattr(S, f) for f in S.__dataclass_fields__), *(getattr(P, f) for f in P.__dataclass_fields__),
@@ -1609,7 +1577,7 @@ def rank_to_file(
     the score) and ``distance_km`` (empty / null when a location is unknown).
     CSV and JSON Lines print scores and contributions with 6 decimals and
     distances with 2 (as ``recommend`` does); parquet keeps full precision
-    (score and distance float64, contributions float32, as computed).
+    (float64, as computed).
 
     The output appears atomically when the run completes. Completed chunks are
     kept in ``OUTPUT.parts/`` (one file per chunk, written atomically, and a
@@ -1670,10 +1638,10 @@ def rank_to_file(
 
     from matcher import __version__
     from matcher.errors import MatcherError
-    from matcher.model import _check_n
+    from matcher.model import check_n
 
     t0 = time.perf_counter()
-    _check_n(top)
+    check_n(top)
     if not isinstance(chunk_size, (int, np.integer)) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise MatcherError(f"chunk_size must be a whole number >= 1, got {chunk_size!r}")
     n_jobs = _n_jobs(n_jobs)
@@ -1691,9 +1659,9 @@ def rank_to_file(
             model_sha = read_metadata(model)["model_sha256"]
             model = load_model(model)
         else:
-            model._check_fitted()
+            model.check_fitted()
             model_sha = model_fingerprint(model)
-        w = model.resolve_weights(weights)
+        scorer = model.scorer(weights)
         if schools is None:
             ids, feats = np.asarray(model.school_ids_, dtype=object), model.schools_
             schools_sha = "model"
@@ -1708,7 +1676,8 @@ def rank_to_file(
             "schools_sha256": schools_sha,
             "state_sha256": _state_digest(state),
             "plan_sha256": _sha256_arrays(np.array([len(c) for c in chunks]), *chunks),
-            "weights": {k: float(v) for k, v in sorted(w.items())},
+            "weights": {k: float(v) for k, v in sorted(scorer.weights.items())},
+            "settings": [scorer.geo_length_km, scorer.default_radius_km, scorer.remote_credit, scorer.relevance_gate],
             "top": int(top),
             "include_full": bool(include_full),
             "chunk_size": int(chunk_size),
@@ -1726,7 +1695,7 @@ def rank_to_file(
                 from threadpoolctl import threadpool_limits
 
                 with threadpool_limits(limits=1, user_api="blas"):
-                    index = RankIndex(model, w, int(top), include_full, state)
+                    index = RankIndex(model, scorer, int(top), include_full, state)
                 if backend == "dask":
                     runner = _run_dask(index, feats, ids, chunks, todo, n_jobs, scheduler)
                 else:

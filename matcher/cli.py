@@ -165,10 +165,10 @@ def recommend(school_id, partner_id, need, grades, lat, lon, top, model_path, we
     state = _state_from(db_path, cooldown_days, include_current)
     if school_id is not None:
         matches = model.recommend(school_id, n=top, weights=weights, include_full=include_full, state=state)
-        title = f"Partners for {school_id} {model.school_names_[model._position('school', school_id)]}"
+        title = f"Partners for {school_id} {model.school_names_[model.school_row(school_id)]}"
     elif partner_id is not None:
         matches = model.recommend_schools(partner_id, n=top, weights=weights, include_full=include_full, state=state)
-        title = f"Schools for {partner_id} {model.partner_names_[model._position('partner', partner_id)]}"
+        title = f"Schools for {partner_id} {model.partner_names_[model.partner_row(partner_id)]}"
     else:
         matches = model.recommend_for_need(need, n=top, grades=grades, lat=lat, lon=lon, weights=weights,
                                            include_full=include_full, state=state)
@@ -228,7 +228,9 @@ def explain(school_id, partner_id, model_path, weights_file, weight_items, db_pa
     out.append("")
     out.append(f"{'block':<13} {'similarity':>10} {'weight':>7} {'contribution':>12}")
     for b in ex.blocks:
-        out.append(f"{b['block']:<13} {b['similarity']:>10.3f} {b['weight']:>7.3f} {b['contribution']:>12.3f}")
+        sim = "-" if b["similarity"] is None else f"{b['similarity']:.3f}"
+        note = f"  ({b['note']})" if b.get("note") else ""
+        out.append(f"{b['block']:<13} {sim:>10} {b['weight']:>7.3f} {b['contribution']:>12.3f}{note}")
     out.append(f"{'total':<13} {'':>10} {'':>7} {ex.score:>12.3f}")
     out.append("")
     cats = ", ".join(f"{c['label']} (need {c['need']:.2f}, offer {c['offering']:.2f})" for c in ex.matched_categories)

@@ -40,6 +40,22 @@ DEFAULT_GEO_LENGTH_KM = 25.0
 #: and overridable at query time.
 DEFAULT_SERVICE_RADIUS_KM = 80.0
 
+#: Geography credit of a remote partner serving outside its area, for a need that can be met
+#: remotely (none for a need that only happens on site); a local partner always gets more (>= 0.5).
+REMOTE_CREDIT = 0.25
+
+#: Relevance (weighted mean of the text and category blocks) at which grades, geography and
+#: partner type count in full; below it they count by (relevance / gate) ** 2.
+RELEVANCE_GATE = 0.5
+
+#: Hub correction (CSLS): share of a partner's excess closeness to every school's wording
+#: (text) and needs (categories) subtracted from its blocks, measured over its HUB_NEIGHBOURS
+#: nearest of at most HUB_REFERENCE_SCHOOLS training schools.
+HUB_TEXT = 0.25
+HUB_CATEGORIES = 0.75
+HUB_NEIGHBOURS = 10
+HUB_REFERENCE_SCHOOLS = 4096
+
 #: Outreach state (shortlisted, contacted, declined, partnered, do-not-contact) for the CLI and web app.
 DEFAULT_OUTREACH_DB = PROJECT_ROOT / "models" / "outreach.db"
 #: Days a declined pair stays out of suggestions.
@@ -47,9 +63,6 @@ DEFAULT_COOLDOWN_DAYS = 180
 
 #: Default text encoder (see ``matcher.encoders``).
 DEFAULT_ENCODER = "minilm"
-
-#: Neutral similarity for a block when one side gives no information.
-NEUTRAL = 0.5
 
 #: Results shown when ``--top`` is not given.
 DEFAULT_TOP = 10

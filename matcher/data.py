@@ -213,6 +213,19 @@ def read_partnerships(path: Source, *, source: str | None = None) -> pd.DataFram
         return _validate_partnerships(_read_table(path, name, PARTNERSHIP_COLUMNS))
 
 
+def normalised(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """A ``kind`` (``"schools"``, ``"partners"``, ``"partnerships"``) table as ``read_<kind>`` returns it.
+
+    Tables already normalised by this module pass through; raw string tables
+    (e.g. built in Python) are validated first.
+    """
+    key = "outcome" if kind == "partnerships" else "grades"
+    if key in df and df[key].dtype.kind in "iu":
+        return df
+    validate = {"schools": validate_schools, "partners": validate_partners, "partnerships": validate_partnerships}[kind]
+    return validate(df, source=kind)
+
+
 def validate_schools(df: pd.DataFrame, source: str = "schools.csv") -> pd.DataFrame:
     """Validate and normalise a schools table that is already in memory.
 

@@ -38,15 +38,20 @@ class UnknownIdError(MatcherError, KeyError):
         The id asked for.
     suggestions : sequence of str
         Close ids, best first (may be empty).
+    ambiguous : bool
+        The text was a name that several schools (or partners) share; ``suggestions`` are their ids.
     """
 
-    def __init__(self, kind: str, id_: str, suggestions: Sequence[str] = ()):
+    def __init__(self, kind: str, id_: str, suggestions: Sequence[str] = (), ambiguous: bool = False):
         self.kind = kind
         self.id = id_
         self.suggestions = list(suggestions)
-        msg = f"unknown {kind} id {id_!r}"
-        if self.suggestions:
-            msg += "; did you mean " + ", ".join(repr(s) for s in self.suggestions) + "?"
+        if ambiguous:
+            msg = f"{id_!r} names more than one {kind}: " + ", ".join(repr(s) for s in self.suggestions) + "; give the id"
+        else:
+            msg = f"unknown {kind} id {id_!r}"
+            if self.suggestions:
+                msg += "; did you mean " + ", ".join(repr(s) for s in self.suggestions) + "?"
         super().__init__(msg)
 
     def __str__(self) -> str:  # KeyError would add quotes around the message

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from matcher.config import BLOCKS
-from matcher.features import distance_km, distance_ok, grades_ok
 from matcher.ranking import rank_chunk, top_k
 
 #: Schools ranked per chunk: bounds memory to chunk x partners score matrices.
@@ -50,20 +49,15 @@ def relevant_pairs(history) -> dict[str, set[str]]:
 def model_rankings(model, school_ids: Sequence[str], k: int, weights: Mapping[str, float] | None = None,
                    include_full: bool = False) -> dict[str, list[str]]:
     """Each known school's top-``k`` partner ids: the ranking ``recommend`` and ``rank`` give."""
-    w = model.resolve_weights(weights)
-    rows = np.array([model._position("school", sid) for sid in school_ids], dtype=np.int64)
+    scorer = model.scorer(weights)
+    rows = np.array([model.school_row(sid) for sid in school_ids], dtype=np.int64)
     out: dict[str, list[str]] = {}
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
-        for r, (cols, *_rest) in zip(chunk, rank_chunk(model, model.schools_.take(chunk), k, w, include_full)):
+        for r, (cols, *_rest) in zip(chunk, rank_chunk(scorer, model.schools_.take(chunk), model.partners_, k,
+                                                        include_full)):
             out[model.school_ids_[r]] = [model.partner_ids_[c] for c in cols]
     return out
-
-
-def _allowed_rows(model, rows: np.ndarray) -> np.ndarray:
-    """Hard-constraint mask (chunk x partners) for known school rows, capacity included."""
-    s = model.schools_.take(rows)
-    return model.allowed(s, model.partners_, distance_km(s, model.partners_))
 
 
 def baseline_rankings(model, school_ids: Sequence[str], k: int, kind: str, seed: int = 0,
@@ -72,11 +66,12 @@ def baseline_rankings(model, school_ids: Sequence[str], k: int, kind: str, seed:
     rng = np.random.default_rng(seed)
     if kind == "popularity":
         counts = np.array([(popularity or {}).get(p, 0) for p in model.partner_ids_], dtype=np.float64)
-    rows = np.array([model._position("school", sid) for sid in school_ids], dtype=np.int64)
+    scorer = model.scorer()
+    rows = np.array([model.school_row(sid) for sid in school_ids], dtype=np.int64)
     out: dict[str, list[str]] = {}
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
-        ok = _allowed_rows(model, chunk)
+        ok = scorer.allowed(model.schools_.take(chunk), model.partners_)
         for i, r in enumerate(chunk):
             score = rng.random(len(model.partner_ids_)) if kind == "random" else counts
             out[model.school_ids_[r]] = [model.partner_ids_[c] for c in top_k(score, ok[i], k)]
@@ -85,14 +80,14 @@ def baseline_rankings(model, school_ids: Sequence[str], k: int, kind: str, seed:
 
 def count_violations(model, rankings: Mapping[str, Iterable[str]]) -> int:
     """Ranked pairs that break a hard constraint (grades, distance, capacity), checked afresh."""
+    scorer = model.scorer()
     bad = 0
     for sid, pids in rankings.items():
-        i = model._position("school", sid)
-        cols = np.array([model._position("partner", p) for p in pids], dtype=np.int64)
+        i = model.school_row(sid)
+        cols = np.array([model.partner_row(p) for p in pids], dtype=np.int64)
         if not len(cols):
             continue
-        s, p = model.schools_.take(slice(i, i + 1)), model.partners_.take(cols)
-        ok = grades_ok(s, p) & distance_ok(distance_km(s, p), p) & (p.capacity > 0)[None, :]
+        ok = scorer.allowed(model.schools_.take(slice(i, i + 1)), model.partners_.take(cols))
         bad += int((~ok).sum())
     return bad
 

@@ -11,7 +11,8 @@ def recommendations_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     """Recommendation objects as ``matcher recommend --format csv`` writes them.
 
     ``components`` become ``component_<block>`` columns, lists are joined with
-    ``"; "`` and nulls become empty cells.
+    ``"; "``, nulls become empty cells and whole-number floats print without
+    ``.0`` (as the page's JavaScript prints them).
 
     Examples
     --------
@@ -20,16 +21,19 @@ def recommendations_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     1,0.5,a; b,
     <BLANKLINE>
     """
+    def cell(v: Any) -> Any:
+        return int(v) if isinstance(v, float) and v.is_integer() else v
+
     flat = []
     for r in rows:
         f: dict[str, Any] = {}
         for k, v in r.items():
             if k == "components":
-                f.update({f"component_{b}": x for b, x in v.items()})
+                f.update({f"component_{b}": cell(x) for b, x in v.items()})
             elif isinstance(v, list):
                 f[k] = "; ".join(v)
             else:
-                f[k] = "" if v is None else v
+                f[k] = "" if v is None else cell(v)
         flat.append(f)
     buf = io.StringIO()
     if flat:

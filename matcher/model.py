@@ -1,110 +1,41 @@
-"""The partner-matching model: feature blocks + weights -> scores, fitted the scikit-learn way."""
+"""The partner-matching model: schools and partners as feature blocks, fitted the scikit-learn way."""
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from matcher import config
 from matcher.errors import MatcherError, UnknownIdError
-from matcher.features import (
-    CATEGORY_SCALE,
-    TEXT_SCALE,
-    PartnerFeatures,
-    SchoolFeatures,
-    block_similarities,
-    distance_ok,
-    grades_ok,
-    quantize,
-)
+from matcher.explain import explain_pair, matched_categories, reasons_for_partner, reasons_for_school
+from matcher.features import PartnerFeatures, SchoolFeatures, hub_statistics
+from matcher.grades import format_grades
+from matcher.matches import Explanation, Match
 from matcher.params import ParamsMixin
-from matcher.weights import GEO_LENGTH, block_total, check_weights, merge_weights
+from matcher.ranking import rank_chunk, state_mask, top_k
+from matcher.scoring import Scorer
+from matcher.weights import SETTINGS, check_weights, merge_weights
 
 if TYPE_CHECKING:
+    from matcher.featurize import Featurizer
     from matcher.state import Constraints
 
 
-@dataclass
-class Match:
-    """One ranked result: a partner for a school (or a school for a partner)."""
-
-    rank: int
-    id: str
-    name: str
-    score: float
-    components: dict[str, float]
-    distance_km: float | None
-    matched_categories: list[str]
-    reasons: list[str]
-    kind: str = "partner"
-    partner_type: str = ""
-    grades: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON object of ``matcher recommend --format json``."""
-        return {
-            "rank": self.rank,
-            f"{self.kind}_id": self.id,
-            "name": self.name,
-            "score": round(self.score, 6),
-            "components": {b: round(v, 6) for b, v in self.components.items()},
-            "distance_km": None if self.distance_km is None else round(self.distance_km, 2),
-            "matched_categories": self.matched_categories,
-            "reasons": self.reasons,
-            **({"partner_type": self.partner_type} if self.kind == "partner" else {}),
-            "grades": self.grades,
-        }
-
-
-@dataclass
-class Explanation:
-    """Why a partner ranks where it does for a school (or why it is left out)."""
-
-    school_id: str
-    partner_id: str
-    school_name: str
-    partner_name: str
-    score: float
-    rank: int | None
-    blocks: list[dict[str, Any]]
-    matched_categories: list[dict[str, Any]]
-    matched_terms: list[str]
-    distance_km: float | None
-    excluded_by: list[str] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON object of ``matcher explain --format json``."""
-        return {
-            "school_id": self.school_id,
-            "partner_id": self.partner_id,
-            "school_name": self.school_name,
-            "partner_name": self.partner_name,
-            "score": round(self.score, 6),
-            "rank": self.rank,
-            "blocks": self.blocks,
-            "matched_categories": self.matched_categories,
-            "matched_terms": self.matched_terms,
-            "distance_km": None if self.distance_km is None else round(self.distance_km, 2),
-            "excluded_by": self.excluded_by,
-            "reasons": self.reasons,
-        }
-
-
 class PartnerMatcher(ParamsMixin):
-    """Rank partners for schools (and schools for partners) by a weighted similarity.
+    """Rank partners for schools (and schools for partners) by an explained, weighted similarity.
 
-    Schools and partners become feature blocks, each giving a similarity in
-    [0, 1]: ``text`` (sentence-embedding cosine of needs and offerings),
-    ``categories`` (share of the school's need categories the partner
-    offers), ``grades`` (share of the school's grades served), ``geo``
-    (``exp(-distance / geo_length_km)``) and ``partner_type`` (a type the
-    school prefers). The score is the weighted mean of the blocks. Hard
-    constraints (grade bands overlap, within service radius unless remote,
-    capacity left) are never broken.
+    Schools and partners become feature blocks, each a similarity in [0, 1]
+    (see :mod:`matcher.features`): ``text`` (sentence-embedding closeness of
+    needs and offerings), ``categories`` (the school's need categories that
+    the partner offers), ``grades``, ``geo`` and ``partner_type``. The score
+    (see :mod:`matcher.scoring`) is the weighted mean of the blocks known for
+    the pair, with grades, geography and type counting in full only for a
+    partner that meets the need. Hard constraints (grade bands overlap,
+    inside the partner's service area unless it is remote, capacity left)
+    are never broken.
 
     Parameters
     ----------
@@ -112,9 +43,11 @@ class PartnerMatcher(ParamsMixin):
         Block weights; blocks left out take :data:`matcher.config.DEFAULT_WEIGHTS`.
         Any query can override them without refitting.
     geo_length_km : float, default 25
-        Distance at which the geography similarity falls to 1/e.
+        Distance scale of the geography block.
     encoder : str, default "minilm"
         Text encoder: ``"minilm"``, ``"static"`` or a sentence-transformers folder.
+    default_radius_km : float, default 80
+        Service area of an in-person partner that gives no ``service_radius_km``.
 
     Attributes
     ----------
@@ -124,8 +57,12 @@ class PartnerMatcher(ParamsMixin):
     partners_ : PartnerFeatures
     weights_ : dict of str to float
         Weights in force, every block present.
-    encoder_info_ : dict
-        Name, dimensions and weights' sha256 of the encoder used at fit.
+    featurizer_ : Featurizer
+        How texts and tables become features (encoder, tagger, taxonomy).
+    hub_reference_ : SchoolFeatures
+        The training schools partners' hub offsets are measured against.
+    hub_means_ : tuple of float
+        Mean text and category hub statistics over the training partners.
 
     Examples
     --------
@@ -145,10 +82,12 @@ class PartnerMatcher(ParamsMixin):
         weights: Mapping[str, float] | None = None,
         geo_length_km: float = config.DEFAULT_GEO_LENGTH_KM,
         encoder: str = config.DEFAULT_ENCODER,
+        default_radius_km: float = config.DEFAULT_SERVICE_RADIUS_KM,
     ):
         self.weights = weights
         self.geo_length_km = geo_length_km
         self.encoder = encoder
+        self.default_radius_km = default_radius_km
 
     # ------------------------------------------------------------------ fit
     def fit(self, schools, partners, history=None) -> PartnerMatcher:
@@ -160,39 +99,27 @@ class PartnerMatcher(ParamsMixin):
             As read by :func:`matcher.data.read_schools` / :func:`~matcher.data.read_partners`,
             or raw string tables with the same columns (validated here).
         history : pandas.DataFrame, optional
-            Past partnerships (validated; kept as counts for later use).
+            Past partnerships (validated; counted).
 
         Returns
         -------
         self
         """
         from matcher import data
-        from matcher.encoders import load_encoder
-        from matcher.taxonomy import CategoryTagger, load_taxonomy
+        from matcher.featurize import Featurizer
 
-        if not (self.geo_length_km and self.geo_length_km > 0):
-            raise MatcherError(f"geo_length_km must be > 0, got {self.geo_length_km!r}")
-        self.weights_ = merge_weights(config.DEFAULT_WEIGHTS, check_weights(self.weights or {}))
-        self.weights_.pop(GEO_LENGTH, None)  # the length scale is its own parameter
+        check_weights({"geo_length_km": self.geo_length_km, "default_radius_km": self.default_radius_km},
+                      source="parameters")
+        self.weights_ = merge_weights(config.DEFAULT_WEIGHTS, check_weights(self.weights or {}, source="weights"))
+        for key in SETTINGS:
+            self.weights_.pop(key, None)  # the settings are their own parameters
         start = time.perf_counter()
-        schools = _validated(schools, data.validate_schools, "schools")
-        partners = _validated(partners, data.validate_partners, "partners")
-        schools = schools.sort_values("school_id", kind="stable").reset_index(drop=True)
-        partners = partners.sort_values("partner_id", kind="stable").reset_index(drop=True)
-        if history is not None:
-            history = _validated(history, data.validate_partnerships, "partnerships")
-            self.n_history_ = len(history)
-        else:
-            self.n_history_ = 0
+        schools = data.normalised(schools, "schools").sort_values("school_id", kind="stable").reset_index(drop=True)
+        partners = data.normalised(partners, "partners").sort_values("partner_id", kind="stable").reset_index(drop=True)
+        self.n_history_ = len(data.normalised(history, "partnerships")) if history is not None else 0
 
-        taxonomy = load_taxonomy()
-        self.category_slugs_ = taxonomy.category_slugs
-        self.category_shorts_ = tuple(c.short for c in taxonomy.categories)
-        self.partner_type_slugs_ = taxonomy.partner_type_slugs
-        encoder = load_encoder(self.encoder)
-        self.encoder_info_: dict[str, Any] = {"name": encoder.name, "dim": int(encoder.dim), "sha256": encoder.sha256}
-        self.tagger_ = CategoryTagger(taxonomy, encoder)
-
+        featurizer = Featurizer(self.encoder)
+        self.featurizer_ = featurizer
         self.school_ids_ = schools["school_id"].to_numpy(dtype=object)
         self.partner_ids_ = partners["partner_id"].to_numpy(dtype=object)
         self.school_names_ = schools["name"].to_numpy(dtype=object)
@@ -201,150 +128,107 @@ class PartnerMatcher(ParamsMixin):
         self.partner_texts_ = partners["offerings"].to_numpy(dtype=object)
         self.partner_type_names_ = partners["partner_type"].to_numpy(dtype=object)
         self.school_frl_ = schools["frl_pct"].to_numpy(dtype=np.float64)
-        self._school_pos: dict[str, int] | None = None
-        self._partner_pos: dict[str, int] | None = None
+        self.school_explicit_ = np.array([bool(e) for e in schools["need_categories"]])
+        self._index: dict[str, dict[str, int]] = {}
 
-        texts = list(dict.fromkeys([*self.school_texts_, *self.partner_texts_]))
-        emb = encoder.encode(texts)
-        row = {t: i for i, t in enumerate(texts)}
-        s_emb = emb[[row[t] for t in self.school_texts_]]
-        p_emb = emb[[row[t] for t in self.partner_texts_]]
-        s_text, p_text = quantize(s_emb, TEXT_SCALE), quantize(p_emb, TEXT_SCALE)
-
-        s_cats = self._categories(list(self.school_texts_), s_emb, list(schools["need_categories"]))
-        p_cats = self._categories(list(self.partner_texts_), p_emb, list(partners["offering_categories"]))
-
-        type_pos = {s: i for i, s in enumerate(self.partner_type_slugs_)}
-        self.schools_ = SchoolFeatures(
-            text=s_text,
-            categories=quantize(s_cats, CATEGORY_SCALE),
-            grades=schools["grades"].to_numpy(dtype=np.int32),
-            lat=schools["latitude"].to_numpy(dtype=np.float64),
-            lon=schools["longitude"].to_numpy(dtype=np.float64),
-            preferred_types=np.array(
-                [sum(1 << type_pos[t] for t in set(ts)) for ts in schools["preferred_partner_types"]], dtype=np.int32
-            ),
-        )
-        radius = partners["service_radius_km"].to_numpy(dtype=np.float64)
-        capacity = partners["capacity"].to_numpy(dtype=np.float64)
-        self.partners_ = PartnerFeatures(
-            text=p_text,
-            categories=quantize(p_cats, CATEGORY_SCALE),
-            grades=partners["grades"].to_numpy(dtype=np.int32),
-            lat=partners["latitude"].to_numpy(dtype=np.float64),
-            lon=partners["longitude"].to_numpy(dtype=np.float64),
-            type_code=np.array([type_pos.get(t, -1) for t in self.partner_type_names_], dtype=np.int32),
-            radius_km=np.where(np.isnan(radius), np.inf, radius),
-            remote=partners["remote"].to_numpy(dtype=bool),
-            capacity=np.where(np.isnan(capacity), np.inf, capacity),
-        )
+        self.schools_ = featurizer.schools(schools, featurizer.encode(schools["needs"]))
+        partners_ = featurizer.partners(partners, featurizer.encode(partners["offerings"], split_sentences=True))
+        n = len(self.schools_)
+        step = max(1, -(-n // config.HUB_REFERENCE_SCHOOLS))
+        self.hub_reference_ = self.schools_.take(slice(0, n, step))
+        text_hub, cat_hub = hub_statistics(self.hub_reference_, partners_, config.HUB_NEIGHBOURS)
+        self.hub_means_ = (float(text_hub.mean()) if len(text_hub) else 0.0,
+                           float(cat_hub.mean()) if len(cat_hub) else 0.0)
+        self.partners_ = self._with_hub_offsets(partners_, text_hub, cat_hub)
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
-    def _categories(self, texts: list[str], emb: np.ndarray, explicit: list[tuple[str, ...]]) -> np.ndarray:
-        """Tagged category strengths; rows with an explicit category list use it instead."""
-        tagged = self.tagger_.tag(texts, emb)
-        given = np.array([bool(e) for e in explicit])
-        if given.any():
-            tagged[given] = self.tagger_.explicit([e for e in explicit if e])
-        return tagged
+    def _with_hub_offsets(self, p: PartnerFeatures, text_hub: np.ndarray, cat_hub: np.ndarray) -> PartnerFeatures:
+        """``p`` with its hub offsets set against the fitted means."""
+        p.text_offset = config.HUB_TEXT * (text_hub - self.hub_means_[0])
+        p.category_offset = config.HUB_CATEGORIES * (cat_hub - self.hub_means_[1])
+        return p
 
-    # ------------------------------------------------------------ helpers
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "partners_"):
-            raise MatcherError("this PartnerMatcher is not fitted yet: call fit(schools, partners) first")
-
+    # ------------------------------------------------------------ lookups
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "partners_")
 
-    def _partner_index(self) -> dict[str, int]:
-        """partner id -> row."""
-        pos = getattr(self, "_partner_pos", None)
+    def check_fitted(self) -> None:
+        """Raise a :class:`MatcherError` unless the model is fitted (the one fitted check)."""
+        if not self.__sklearn_is_fitted__():
+            raise MatcherError("this PartnerMatcher is not fitted yet: call fit(schools, partners) first")
+
+    @property
+    def featurizer(self) -> Featurizer:
+        """How texts become features for this model (its encoder, tagger and taxonomy)."""
+        self.check_fitted()
+        return self.featurizer_
+
+    def index(self, kind: str) -> dict[str, int]:
+        """Id -> row for ``kind`` ``"school"`` or ``"partner"`` (built once)."""
+        self.check_fitted()
+        if not hasattr(self, "_index"):
+            self._index = {}
+        pos = self._index.get(kind)
         if pos is None:
-            pos = self._partner_pos = {v: i for i, v in enumerate(self.partner_ids_)}
+            ids = self.school_ids_ if kind == "school" else self.partner_ids_
+            pos = self._index[kind] = {v: i for i, v in enumerate(ids)}
         return pos
 
-    def _position(self, kind: str, id_: str) -> int:
-        """Row of a school or partner id; UnknownIdError with close ids if absent."""
-        attr = f"_{kind}_pos"
-        pos = getattr(self, attr, None)
-        ids = self.school_ids_ if kind == "school" else self.partner_ids_
-        if pos is None:
-            pos = {v: i for i, v in enumerate(ids)}
-            setattr(self, attr, pos)
+    def school_row(self, school_id: str) -> int:
+        """Row of a school id, or :class:`UnknownIdError` with close ids and names."""
+        return self._row("school", school_id)
+
+    def partner_row(self, partner_id: str) -> int:
+        """Row of a partner id, or :class:`UnknownIdError` with close ids and names."""
+        return self._row("partner", partner_id)
+
+    def _row(self, kind: str, id_: str) -> int:
+        pos = self.index(kind)
         try:
             return pos[id_]
-        except KeyError:
-            import difflib
+        except (KeyError, TypeError):
+            ids = self.school_ids_ if kind == "school" else self.partner_ids_
+            names = self.school_names_ if kind == "school" else self.partner_names_
+            raise UnknownIdError(kind, str(id_), close_ids(str(id_), ids, names)) from None
 
-            close = difflib.get_close_matches(str(id_), list(ids), n=3, cutoff=0.6)
-            raise UnknownIdError(kind, str(id_), close) from None
-
-    def resolve_weights(self, override: Mapping[str, float] | None = None) -> dict[str, float]:
-        """The model's weights (and ``geo_length_km``) updated by ``override`` (partial mappings allowed)."""
-        self._check_fitted()
-        return merge_weights({**self.weights_, GEO_LENGTH: self.geo_length_km}, check_weights(override or {}))
-
-    def need_features(
-        self,
-        need: str,
-        grades: str | None = None,
-        lat: float | None = None,
-        lon: float | None = None,
-        preferred_types: Sequence[str] = (),
-    ) -> SchoolFeatures:
-        """Features of an ad-hoc need typed on the spot (encoded and tagged now)."""
-        from matcher.encoders import load_encoder
-        from matcher.grades import parse_grades
-
-        self._check_fitted()
-        if not need or not need.strip():
-            raise MatcherError("the need text is empty: describe what the school needs")
-        if (lat is None) != (lon is None):
-            raise MatcherError("give both latitude and longitude, or neither")
-        if lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise MatcherError(f"location ({lat}, {lon}) is out of range")
-        try:
-            mask = parse_grades(grades) if grades else 0
-        except ValueError as exc:
-            raise MatcherError(f"grades: {exc}") from None
-        encoder = load_encoder(self.encoder)
-        if encoder.sha256 != self.encoder_info_["sha256"]:
-            raise MatcherError("the text encoder differs from the one this model was trained with: retrain the model")
-        emb = encoder.encode([need])
-        type_pos = {s: i for i, s in enumerate(self.partner_type_slugs_)}
-        unknown = [t for t in preferred_types if t not in type_pos]
-        if unknown:
-            raise MatcherError(f"unknown partner type {unknown[0]!r} (types are: {', '.join(self.partner_type_slugs_)})")
-        return SchoolFeatures(
-            text=quantize(emb, TEXT_SCALE),
-            categories=quantize(self.tagger_.tag([need], emb), CATEGORY_SCALE),
-            grades=np.array([mask], dtype=np.int32),
-            lat=np.array([np.nan if lat is None else lat], dtype=np.float64),
-            lon=np.array([np.nan if lon is None else lon], dtype=np.float64),
-            preferred_types=np.array([sum(1 << type_pos[t] for t in set(preferred_types))], dtype=np.int32),
-        )
+    def resolve(self, kind: str, id_or_name: str) -> str:
+        """The id of a school or partner given by id or by a unique name (case-insensitive)."""
+        pos = self.index(kind)
+        if id_or_name in pos:
+            return id_or_name
+        names = self.school_names_ if kind == "school" else self.partner_names_
+        ids = self.school_ids_ if kind == "school" else self.partner_ids_
+        key = str(id_or_name).strip().casefold()
+        hits = [i for i, n in enumerate(names) if str(n).casefold() == key]
+        if len(hits) == 1:
+            return str(ids[hits[0]])
+        if len(hits) > 1:
+            raise UnknownIdError(kind, str(id_or_name), [str(ids[i]) for i in hits[:5]], ambiguous=True)
+        return str(ids[self._row(kind, id_or_name)])
 
     # ------------------------------------------------------------ scoring
-    def score_pairs(
-        self, s: SchoolFeatures, p: PartnerFeatures, weights: Mapping[str, float]
-    ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-        """Scores, weighted block contributions and distances for every pair of a chunk."""
-        sims, dist = block_similarities(s, p, weights.get(GEO_LENGTH, self.geo_length_km))
-        total = block_total(weights)
-        contrib = {b: (weights[b] / total) * sims[b] for b in config.BLOCKS}
-        score = np.zeros(sims["text"].shape, dtype=np.float64)
-        for b in config.BLOCKS:
-            score += contrib[b]
-        return score, contrib, dist
+    def scorer(self, overrides: Mapping[str, float] | None = None) -> Scorer:
+        """The model's :class:`Scorer`, with block weights and settings (``geo_length_km``,
+        ``default_radius_km``) overridden by ``overrides`` (partial mappings allowed)."""
+        self.check_fitted()
+        over = check_weights(overrides or {})
+        settings = {**self._settings_in_force(), **{k: v for k, v in over.items() if k in SETTINGS}}
+        weights = merge_weights(self.weights_, {k: v for k, v in over.items() if k not in SETTINGS})
+        return Scorer.from_weights(weights, **settings)
 
-    @staticmethod
-    def allowed(s: SchoolFeatures, p: PartnerFeatures, dist: np.ndarray, include_full: bool = False) -> np.ndarray:
-        """Pairs that no hard constraint rules out."""
-        ok = grades_ok(s, p) & distance_ok(dist, p)
-        if not include_full:
-            ok &= (p.capacity > 0)[None, :]
-        return ok
+    def _settings_in_force(self) -> dict[str, float]:
+        return {"geo_length_km": float(self.geo_length_km), "default_radius_km": float(self.default_radius_km)}
+
+    def need_features(self, need: str, grades: str | None = None, lat: float | None = None,
+                      lon: float | None = None, preferred_types: Sequence[str] = ()) -> SchoolFeatures:
+        """Features of an ad-hoc need typed on the spot (encoded and tagged now)."""
+        return self.featurizer.need(need, grades, lat, lon, preferred_types)
+
+    def state_mask(self, school_ids: Sequence[str | None], state: Constraints | None,
+                   include_full: bool = False) -> np.ndarray | None:
+        """Pairs (schools x partners) that outreach ``state`` allows, or None without state."""
+        return state_mask(self.index("partner"), self.partners_.capacity, school_ids, state, include_full)
 
     # ------------------------------------------------------------ queries
     def recommend(
@@ -363,7 +247,7 @@ class PartnerMatcher(ParamsMixin):
         n : int, default 10
             How many; asking for more than there are returns all there are.
         weights : mapping, optional
-            Block weights overriding the model's for this query.
+            Block weights (and settings) overriding the model's for this query.
         include_full : bool, default False
             Also suggest partners with no capacity left.
         state : matcher.state.Constraints, optional
@@ -374,8 +258,7 @@ class PartnerMatcher(ParamsMixin):
         -------
         list of Match
         """
-        self._check_fitted()
-        i = self._position("school", school_id)
+        i = self.school_row(school_id)
         return self._rank_partners(self.schools_.take(slice(i, i + 1)), n, weights, include_full, [school_id], state)
 
     def recommend_for_need(
@@ -390,6 +273,7 @@ class PartnerMatcher(ParamsMixin):
         state: Constraints | None = None,
     ) -> list[Match]:
         """Partners for a need typed on the spot (optionally with grades and a location)."""
+        check_n(n)
         s = self.need_features(need, grades, lat, lon)
         return self._rank_partners(s, n, weights, include_full, None, state)
 
@@ -402,85 +286,46 @@ class PartnerMatcher(ParamsMixin):
         state: Constraints | None = None,
     ) -> list[Match]:
         """Schools a known partner could serve, best first (the reverse question)."""
-        from matcher.explain import reasons_for_partner
-        from matcher.ranking import state_mask, top_k
-
-        self._check_fitted()
-        _check_n(n)
-        j = self._position("partner", partner_id)
-        w = self.resolve_weights(weights)
+        check_n(n)
+        j = self.partner_row(partner_id)
+        scorer = self.scorer(weights)
         p = self.partners_.take(slice(j, j + 1))
-        score, contrib, dist = self.score_pairs(self.schools_, p, w)
-        ok = self.allowed(self.schools_, p, dist, include_full)
-        extra = state_mask(self, list(self.school_ids_), state, include_full)
+        score, contrib, dist, ok = scorer.score_matrix(self.schools_, p, include_full)
+        extra = self.state_mask(list(self.school_ids_), state, include_full)
         if extra is not None:
             ok &= extra[:, j : j + 1]
-        rows = top_k(score[:, 0], ok[:, 0], n)
         out = []
-        for rank, i in enumerate(rows, 1):
+        for rank, i in enumerate(top_k(score[:, 0], ok[:, 0], n), 1):
             d = _dist(dist[i, 0])
-            cats = self.matched_categories(i, j)
-            out.append(
-                Match(
-                    rank=rank,
-                    id=self.school_ids_[i],
-                    name=self.school_names_[i],
-                    score=float(score[i, 0]),
-                    components={b: float(contrib[b][i, 0]) for b in config.BLOCKS},
-                    distance_km=d,
-                    matched_categories=[c for c, _, _ in cats],
-                    reasons=reasons_for_partner(self, i, j, cats, d),
-                    kind="school",
-                    grades=_fmt_grades(self.schools_.grades[i]),
-                )
-            )
+            cats = matched_categories(self.schools_.categories[i], self.partners_.categories[j], self.featurizer_)
+            out.append(Match(
+                rank=rank, id=self.school_ids_[i], name=self.school_names_[i], score=float(score[i, 0]),
+                components={b: float(c[i, 0]) for b, c in contrib.items()}, distance_km=d,
+                matched_categories=[c for c, _, _ in cats],
+                reasons=reasons_for_partner(self, i, j, cats, d, scorer),
+                kind="school", grades=format_grades(int(self.schools_.grades[i])),
+            ))
         return out
 
-    def _rank_partners(
-        self,
-        s: SchoolFeatures,
-        n: int,
-        weights: Mapping[str, float] | None,
-        include_full: bool,
-        school_ids: list[str] | None = None,
-        state: Constraints | None = None,
-    ) -> list[Match]:
+    def _rank_partners(self, s: SchoolFeatures, n: int, weights, include_full: bool,
+                       school_ids: list[str] | None, state: Constraints | None) -> list[Match]:
         """Rank every partner for a one-school chunk."""
-        from matcher.explain import reasons_for_school
-        from matcher.ranking import rank_chunk
-
-        _check_n(n)
-        w = self.resolve_weights(weights)
-        ((cols, scores, contrib, dist),) = rank_chunk(self, s, n, w, include_full, school_ids, state)
+        check_n(n)
+        scorer = self.scorer(weights)
+        mask = self.state_mask(school_ids or [None], state, include_full)
+        ((cols, scores, contrib, dist),) = rank_chunk(scorer, s, self.partners_, n, include_full, mask)
         out = []
         for rank, j in enumerate(cols, 1):
             d = _dist(dist[rank - 1])
-            cats = self._matched(s.categories[0], j)
-            out.append(
-                Match(
-                    rank=rank,
-                    id=self.partner_ids_[j],
-                    name=self.partner_names_[j],
-                    score=float(scores[rank - 1]),
-                    components={b: float(contrib[b][rank - 1]) for b in config.BLOCKS},
-                    distance_km=d,
-                    matched_categories=[c for c, _, _ in cats],
-                    reasons=reasons_for_school(self, s, j, cats, d),
-                    partner_type=self.partner_type_names_[j],
-                    grades=_fmt_grades(self.partners_.grades[j]),
-                )
-            )
+            cats = matched_categories(s.categories[0], self.partners_.categories[j], self.featurizer_)
+            out.append(Match(
+                rank=rank, id=self.partner_ids_[j], name=self.partner_names_[j], score=float(scores[rank - 1]),
+                components={b: float(c[rank - 1]) for b, c in contrib.items()}, distance_km=d,
+                matched_categories=[c for c, _, _ in cats],
+                reasons=reasons_for_school(self, s, j, cats, d, scorer),
+                partner_type=self.partner_type_names_[j], grades=format_grades(int(self.partners_.grades[j])),
+            ))
         return out
-
-    def matched_categories(self, i: int, j: int) -> list[tuple[str, float, float]]:
-        """(slug, need strength, offering strength) shared by school row i and partner row j."""
-        return self._matched(self.schools_.categories[i], j)
-
-    def _matched(self, need: np.ndarray, j: int, threshold: float = 0.5) -> list[tuple[str, float, float]]:
-        offer = self.partners_.categories[j]
-        both = np.flatnonzero((need >= threshold) & (offer >= threshold))
-        both = both[np.argsort(-(need[both] * offer[both]), kind="stable")]
-        return [(self.category_slugs_[c], float(need[c]), float(offer[c])) for c in both]
 
     def explain(
         self,
@@ -490,31 +335,34 @@ class PartnerMatcher(ParamsMixin):
         state: Constraints | None = None,
     ) -> Explanation:
         """Every block's similarity, weight and contribution for one pair, and what excludes it."""
-        from matcher.explain import explain_pair
-
-        self._check_fitted()
-        i = self._position("school", school_id)
-        j = self._position("partner", partner_id)
-        return explain_pair(self, i, j, self.resolve_weights(weights), state)
+        i = self.school_row(school_id)
+        j = self.partner_row(partner_id)
+        return explain_pair(self, i, j, self.scorer(weights), state)
 
 
-def _validated(df, validate, source: str):
-    """``df`` as :mod:`matcher.data` normalises it (validating raw string tables)."""
-    key = "outcome" if source == "partnerships" else "grades"
-    normalised = key in df and df[key].dtype.kind in "iu"
-    return df if normalised else validate(df, source=source)
+def close_ids(query: str, ids: Sequence[Any], names: Sequence[Any], n: int = 3) -> list[str]:
+    """Ids that look like ``query``: by edit distance to ids (ignoring case and zero padding) or to names."""
+    q = query.strip()
+    keys = {str(i): str(i) for i in ids}
+    out = difflib.get_close_matches(q, list(keys), n=n, cutoff=0.6)
+
+    def unpadded(s: str) -> str:
+        return "".join(c for c in s.casefold() if c != "0")
+
+    target = unpadded(q)
+    out += [i for i in keys if unpadded(i) == target and i not in out]
+    by_name = {str(nm).casefold(): str(i) for i, nm in zip(ids, names)}
+    out += [by_name[m] for m in difflib.get_close_matches(q.casefold(), list(by_name), n=n, cutoff=0.75)
+            if by_name[m] not in out]
+    exact_first = sorted(out, key=lambda i: (unpadded(i) != target, out.index(i)))
+    return exact_first[:n]
 
 
-def _check_n(n: int) -> None:
+def check_n(n: int) -> None:
+    """Refuse a result count that is not a whole number >= 1."""
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise MatcherError(f"the number of results must be a whole number >= 1, got {n!r}")
 
 
 def _dist(d: float) -> float | None:
     return None if np.isnan(d) else float(d)
-
-
-def _fmt_grades(mask: int) -> str:
-    from matcher.grades import format_grades
-
-    return format_grades(int(mask))

@@ -23,7 +23,7 @@ from typing import IO, Any
 from matcher.errors import ModelFileError
 
 #: Bumped whenever a saved model can no longer be read by this code.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _RETRAIN = "retrain it with `matcher train`"
 
@@ -115,11 +115,12 @@ def save_model(model: Any, path: str | Path, training_files: dict[str, dict[str,
             "versions": _versions(),
             "weights": model.weights_,
             "geo_length_km": model.geo_length_km,
-            "encoder": model.encoder_info_,
+            "default_radius_km": model.default_radius_km,
+            "encoder": model.featurizer_.encoder_info,
             "n_schools": len(model.school_ids_),
             "n_partners": len(model.partner_ids_),
             "n_history": int(getattr(model, "n_history_", 0)),
-            "n_categories": len(model.category_slugs_),
+            "n_categories": len(model.featurizer_.category_slugs),
             "training_files": training_files or {},
             "model_file": target.name,
             "model_sha256": file_sha256(tmp),

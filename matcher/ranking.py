@@ -1,7 +1,16 @@
 """Exact top-k over scored candidates, deterministic: ties go to the lower row (= smaller id)."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from matcher.features import PartnerFeatures, SchoolFeatures
+
+if TYPE_CHECKING:
+    from matcher.scoring import Scorer
+    from matcher.state import Constraints
 
 
 def top_k(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
@@ -34,8 +43,14 @@ def top_k(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
     return cand[order]
 
 
-def state_mask(model, school_ids, state, include_full: bool = False) -> np.ndarray | None:
-    """Pairs (chunk x partners) that outreach state allows, or None when there is no state.
+def state_mask(
+    partner_index: Mapping[str, int],
+    capacity: np.ndarray,
+    school_ids: Sequence[str | None],
+    state: Constraints | None,
+    include_full: bool = False,
+) -> np.ndarray | None:
+    """Pairs (schools x partners) that outreach state allows, or None when there is no state.
 
     Excluded pairs (do-not-contact, declined within the cooldown, current
     partners unless included) are out; each current partnership uses one unit
@@ -44,15 +59,16 @@ def state_mask(model, school_ids, state, include_full: bool = False) -> np.ndarr
     """
     if state is None:
         return None
-    pos = model._partner_index()
-    left = model.partners_.capacity.copy()
+    left = capacity.copy()
     for pid, used in state.used_capacity.items():
-        if pid in pos:
-            left[pos[pid]] -= used
+        if pid in partner_index:
+            left[partner_index[pid]] -= used
     ok = np.repeat((left > 0 if not include_full else np.ones(len(left), bool))[None, :], len(school_ids), axis=0)
     for row, sid in enumerate(school_ids):
+        if sid is None:
+            continue
         for p_id, status in state.pairs_of_school(sid):
-            col = pos.get(p_id)
+            col = partner_index.get(p_id)
             if col is None:
                 continue
             if (sid, p_id) in state.excluded:
@@ -62,24 +78,28 @@ def state_mask(model, school_ids, state, include_full: bool = False) -> np.ndarr
     return ok
 
 
-def rank_chunk(model, s, k: int, weights, include_full: bool = False, school_ids=None, state=None):
-    """Top-``k`` partners for every school of a chunk: the one ranking path behind recommend, rank and evaluate.
+def rank_chunk(
+    scorer: Scorer,
+    s: SchoolFeatures,
+    p: PartnerFeatures,
+    k: int,
+    include_full: bool = False,
+    mask: np.ndarray | None = None,
+) -> list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]]:
+    """Top-``k`` partners for every school of a chunk: the one ranking path behind recommend and evaluate.
 
     Parameters
     ----------
-    model : PartnerMatcher
-        Fitted model.
+    scorer : Scorer
     s : SchoolFeatures
         The chunk's schools (known rows or ad-hoc needs).
+    p : PartnerFeatures
+        Every partner.
     k : int
-    weights : mapping
-        Full block -> weight mapping (see ``PartnerMatcher.resolve_weights``).
     include_full : bool
         Also rank partners with no capacity left.
-    school_ids : sequence of str, optional
-        The chunk's school ids (None for ad-hoc needs), to apply outreach ``state``.
-    state : matcher.state.Constraints, optional
-        Outreach state: excluded pairs and capacity used by current partnerships.
+    mask : ndarray of bool (schools x partners), optional
+        Further pairs to leave out (outreach state: see :func:`state_mask`).
 
     Returns
     -------
@@ -87,11 +107,9 @@ def rank_chunk(model, s, k: int, weights, include_full: bool = False, school_ids
         Per school: partner rows best first, their scores, a block -> contributions
         mapping and distances (NaN when unknown), each an array of length <= k.
     """
-    score, contrib, dist = model.score_pairs(s, model.partners_, weights)
-    ok = model.allowed(s, model.partners_, dist, include_full)
-    extra = state_mask(model, school_ids if school_ids is not None else [None] * len(s), state, include_full)
-    if extra is not None:
-        ok &= extra
+    score, contrib, dist, ok = scorer.score_matrix(s, p, include_full)
+    if mask is not None:
+        ok &= mask
     out = []
     for r in range(len(s)):
         cols = top_k(score[r], ok[r], k)

@@ -32,6 +32,7 @@ class Category:
     short: str
     description: str
     phrases: tuple[str, ...]
+    in_person: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,11 @@ class Taxonomy:
     @property
     def category_slugs(self) -> tuple[str, ...]:
         return tuple(c.slug for c in self.categories)
+
+    @property
+    def in_person_mask(self) -> np.ndarray:
+        """Boolean mask over categories: needs that can only be met on site."""
+        return np.array([c.in_person for c in self.categories], dtype=bool)
 
     @property
     def partner_type_slugs(self) -> tuple[str, ...]:
@@ -105,6 +111,7 @@ def load_taxonomy(path: str | Path = TAXONOMY_PATH) -> Taxonomy:
             short=c.get("short", c["label"].lower()),
             description=c["description"],
             phrases=tuple(dict.fromkeys(p.strip().lower() for p in c["phrases"] if p.strip())),
+            in_person=bool(c.get("in_person", False)),
         )
         for c in raw["category"]
     )
@@ -216,6 +223,14 @@ class CategoryTagger:
     text's embedding is to the category's description and best-matching
     phrases (generalises to words nobody listed). Strengths are in [0, 1].
 
+    A short generic text ("school supplies for students and families") is
+    near *every* category; left alone it would be tagged with many and cover
+    every need. So a text's nearness is lowered by how much its mean nearness
+    over all categories exceeds :attr:`typical_nearness` (how near a category
+    description is, on average, to the other categories: a property of the
+    encoder and the taxonomy, not of anyone's data). Specific texts are not
+    changed.
+
     Parameters
     ----------
     taxonomy : Taxonomy
@@ -239,6 +254,9 @@ class CategoryTagger:
         emb = prototype_embeddings(encoder, texts)
         self.phrase_emb = emb[:n_phrases]
         self.desc_emb = emb[n_phrases:]
+        near = self.embedding_nearness(self.desc_emb).astype(np.float64)
+        n = self.n_categories
+        self.typical_nearness = float((near.sum() - np.trace(near)) / (n * (n - 1))) if n > 1 else 0.0
 
     @staticmethod
     def prototype_texts(taxonomy: Taxonomy) -> list[str]:
@@ -284,7 +302,9 @@ class CategoryTagger:
         """
         counts = self.phrase_counts(texts)
         bonus = self.phrase_bonus * np.where(counts > 0, 1.0 + 0.5 * (counts - 1), 0.0)
-        z = (self.embedding_nearness(emb) + bonus - self.midpoint) / self.slope
+        near = self.embedding_nearness(emb).astype(np.float64)
+        generic = np.maximum(near.mean(axis=1, keepdims=True) - self.typical_nearness, 0.0)
+        z = (near - generic + bonus - self.midpoint) / self.slope
         return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
     def explicit(self, slugs_per_row: list[tuple[str, ...]]) -> np.ndarray:

@@ -62,3 +62,33 @@ def content_stems(text: str) -> dict[str, str]:
             continue
         out.setdefault(stem(t), t)
     return out
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"'”’)]*(\s+)(?=[\"“(]?[A-Z0-9])")
+
+#: A fragment shorter than this many words ("Thank you!", "Email us.") joins its neighbour.
+MIN_SENTENCE_WORDS = 4
+
+
+def sentences(text: str) -> list[str]:
+    """Split a text into sentences; fragments of fewer than :data:`MIN_SENTENCE_WORDS` words join the one before.
+
+    Examples
+    --------
+    >>> sentences("We run a food pantry. Free weekend bags for families. Call us!")
+    ['We run a food pantry.', 'Free weekend bags for families. Call us!']
+    >>> sentences("one short text")
+    ['one short text']
+    """
+    text = text.strip()
+    cuts = [0, *(m.start(1) for m in _SENTENCE_END.finditer(text)), len(text)]
+    out: list[str] = []
+    for a, b in zip(cuts, cuts[1:]):
+        part = text[a:b].strip()
+        if not part:
+            continue
+        if out and (len(part.split()) < MIN_SENTENCE_WORDS or len(out[-1].split()) < MIN_SENTENCE_WORDS):
+            out[-1] = f"{out[-1]} {part}"
+        else:
+            out.append(part)
+    return out or [text]

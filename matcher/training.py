@@ -64,11 +64,12 @@ def train_model(
     schools = read_schools(schools_path)
     partners = read_partners(partners_path)
     history = read_partnerships(history_path) if history_path else None
-    from matcher.weights import GEO_LENGTH
+    from matcher.weights import DEFAULT_RADIUS, GEO_LENGTH
 
     weights = dict(weights or {})
     geo_length = weights.pop(GEO_LENGTH, config.DEFAULT_GEO_LENGTH_KM)
-    model = PartnerMatcher(weights=weights or None, geo_length_km=geo_length, encoder=encoder)
+    radius = weights.pop(DEFAULT_RADIUS, config.DEFAULT_SERVICE_RADIUS_KM)
+    model = PartnerMatcher(weights=weights or None, geo_length_km=geo_length, encoder=encoder, default_radius_km=radius)
     model.fit(schools, partners, history)
     files: dict[str, tuple[str | Path, Any]] = {"schools": (schools_path, schools), "partners": (partners_path, partners)}
     if history is not None and history_path is not None:
@@ -82,10 +83,10 @@ def train_model(
         n_partners=len(model.partner_ids_),
         n_history=len(history) if history is not None else 0,
         vocabulary=len(vocab),
-        encoder=str(model.encoder_info_["name"]),
-        dim=int(model.encoder_info_["dim"]),
+        encoder=str(model.featurizer_.encoder_info["name"]),
+        dim=int(model.featurizer_.encoder_info["dim"]),
         categories_found=int(strong.any(axis=0).sum()),
-        n_categories=len(model.category_slugs_),
+        n_categories=len(model.featurizer_.category_slugs),
         share_tagged=float(strong.any(axis=1).mean()),
         seconds=time.perf_counter() - start,
         model_path=str(model_path),

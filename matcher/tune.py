@@ -19,7 +19,8 @@ import numpy as np
 
 from matcher import config
 from matcher.errors import MatcherError
-from matcher.features import block_similarities, geo_similarity
+from matcher.features import block_matrices
+from matcher.scoring import Scorer
 
 #: Geography length scales (km) that grid and random search try.
 GEO_LENGTHS = (10.0, 25.0, 50.0)
@@ -93,26 +94,30 @@ class _Problem:
         self.k = k
         self.hist = hist.reset_index(drop=True)
         self.school_ids = sorted(set(hist["school_id"]))
-        rows = np.array([model._position("school", s) for s in self.school_ids])
-        s = model.schools_.take(rows)
-        self.sims, self.dist = block_similarities(s, model.partners_, model.geo_length_km)
-        self.allowed = model.allowed(s, model.partners_, self.dist)
+        rows = np.array([model.school_row(s) for s in self.school_ids])
+        self.schools = model.schools_.take(rows)
+        self.allowed = model.scorer().allowed(self.schools, model.partners_)
         self.row_of = {sid: i for i, sid in enumerate(self.school_ids)}
         self.col_of = {pid: j for j, pid in enumerate(model.partner_ids_)}
-        self._geo: dict[float, np.ndarray] = {}
+        self._blocks: dict[float, tuple[dict, dict]] = {}
 
-    def geo(self, length: float) -> np.ndarray:
-        if length not in self._geo:
-            self._geo[length] = geo_similarity(self.dist, self.model.partners_, length)
-        return self._geo[length]
+    def blocks(self, length: float) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Block similarities and known flags of every (history school, partner) pair at a geo length scale."""
+        if length not in self._blocks:
+            scorer = self.scorer({}, length)
+            sims, known, _, _ = block_matrices(self.schools, self.model.partners_, scorer.block_settings)
+            self._blocks[length] = (sims, known)
+        return self._blocks[length]
+
+    def scorer(self, weights: Mapping[str, float], length: float) -> Scorer:
+        base = self.model.scorer()
+        return Scorer.from_weights(weights or base.weights, geo_length_km=length,
+                                   default_radius_km=base.default_radius_km)
 
     def scores(self, weights: Mapping[str, float], length: float) -> np.ndarray:
-        """Weighted score of every (history school, partner) pair; -inf where not allowed."""
-        total = sum(weights.values())
-        out = np.zeros(self.allowed.shape, dtype=np.float64)
-        for b in config.BLOCKS:
-            if weights[b]:
-                out += (weights[b] / total) * (self.geo(length) if b == "geo" else self.sims[b])
+        """Score of every (history school, partner) pair under ``weights``; -inf where not allowed."""
+        sims, known = self.blocks(length)
+        out, _ = self.scorer(weights, length).combine(sims, known)
         return np.where(self.allowed, out, -np.inf)
 
     def top(self, scores: np.ndarray, rows: np.ndarray, k: int) -> dict[str, list[str]]:
@@ -155,8 +160,8 @@ def _fit_weights(problem: _Problem, train_schools: set[str], seed: int) -> dict[
 
     rng = np.random.default_rng(seed)
     feats, labels = [], []
-    geo = problem.geo(problem.model.geo_length_km)
-    blocks = [geo if b == "geo" else problem.sims[b] for b in config.BLOCKS]
+    sims, _ = problem.blocks(problem.model.geo_length_km)
+    blocks = [sims[b] for b in config.BLOCKS]
     hist = problem.hist[problem.hist["school_id"].isin(train_schools)]
     for sid, group in hist.groupby("school_id"):
         r = problem.row_of[sid]

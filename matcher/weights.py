@@ -2,8 +2,10 @@
 
 A weights file is JSON or TOML mapping block names to non-negative numbers,
 for example ``{"text": 0.6, "categories": 0.3, "geo": 0.1}``. Blocks left
-out keep the model's weight. It may also set ``geo_length_km`` (> 0), the
-distance at which the geography similarity falls to 1/e.
+out keep the model's weight. It may also carry the scoring settings
+(:data:`SETTINGS`): ``geo_length_km`` (> 0), the distance scale of the
+geography block, and ``default_radius_km`` (> 0), the service area of an
+in-person partner that states none.
 """
 from __future__ import annotations
 
@@ -15,9 +17,12 @@ from pathlib import Path
 
 from matcher.config import BLOCKS
 
-#: The one setting besides block weights that a weights file may carry.
-GEO_LENGTH = "geo_length_km"
 from matcher.errors import WeightsError
+
+#: Scoring settings a weights mapping may carry besides block weights (each a number > 0).
+GEO_LENGTH = "geo_length_km"
+DEFAULT_RADIUS = "default_radius_km"
+SETTINGS = (GEO_LENGTH, DEFAULT_RADIUS)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,9 +55,9 @@ def check_weights(weights: Mapping[str, object], source: str = "weights") -> dic
     """
     out: dict[str, float] = {}
     for block, value in weights.items():
-        if block == GEO_LENGTH:
+        if block in SETTINGS:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
-                raise WeightsError(f"{source}: {GEO_LENGTH} must be a number > 0, got {value!r}")
+                raise WeightsError(f"{source}: {block} must be a number > 0, got {value!r}")
             out[block] = float(value)
             continue
         if block not in BLOCKS:
@@ -66,13 +71,15 @@ def check_weights(weights: Mapping[str, object], source: str = "weights") -> dic
 
 
 def merge_weights(base: Mapping[str, float], *overrides: Mapping[str, float]) -> dict[str, float]:
-    """``base`` updated by each override in turn; every block present; not all zero."""
+    """``base`` updated by each override in turn; every block present; the block total finite and > 0."""
     merged = {b: float(base.get(b, 0.0)) for b in BLOCKS}
-    if GEO_LENGTH in base:
-        merged[GEO_LENGTH] = float(base[GEO_LENGTH])
+    merged.update({k: float(base[k]) for k in SETTINGS if k in base})
     for o in overrides:
         merged.update(o)
-    if block_total(merged) <= 0:
+    total = block_total(merged)
+    if not math.isfinite(total):
+        raise WeightsError("weights: the block weights are too large to add up (their sum overflows)")
+    if total <= 0:
         raise WeightsError("weights: at least one block needs a weight above 0")
     return merged
 
@@ -111,7 +118,7 @@ def read_weights_file(path: str | Path) -> dict[str, float]:
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise WeightsError(f"{path}: not valid JSON or TOML: {exc}") from None
     if isinstance(data, dict) and isinstance(data.get("weights"), dict):  # as written by `matcher tune`
-        data = {**data["weights"], **({GEO_LENGTH: data[GEO_LENGTH]} if GEO_LENGTH in data else {})}
+        data = {**data["weights"], **{k: data[k] for k in SETTINGS if k in data}}
     if not isinstance(data, dict):
         raise WeightsError(f"{path}: expected a mapping of block name to weight")
     return check_weights(data, source=str(path))

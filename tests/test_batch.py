@@ -21,13 +21,16 @@ from matcher.errors import MatcherError
 from matcher.features import (
     CATEGORY_SCALE,
     TEXT_SCALE,
+    BlockSettings,
     PartnerFeatures,
     SchoolFeatures,
-    block_similarities,
-    distance_ok,
-    grades_ok,
+    block_matrices,
+    in_person_share,
+    need_weights,
     pair_allowed,
-    pair_block_similarities,
+    pair_best_sentence_dots,
+    pair_blocks,
+    pair_distance_km,
     quantize,
 )
 from matcher.ranking import rank_chunk
@@ -70,7 +73,7 @@ def _random_model(base, n_s: int, n_p: int, seed: int, d: int = 48):
     rng = np.random.default_rng(seed)
     m = copy.copy(base)
     n_cat = base.schools_.categories.shape[1]
-    n_types = len(base.partner_type_slugs_)
+    n_types = len(base.featurizer_.partner_type_slugs)
     centres = rng.normal(size=(12, d))
 
     def text(n):
@@ -97,17 +100,31 @@ def _random_model(base, n_s: int, n_p: int, seed: int, d: int = 48):
 
     s_lat, s_lon = where(n_s, 0.04)
     p_lat, p_lon = where(n_p, 0.03)
-    radius = rng.choice([5.0, 10.0, 25.0, 60.0, np.inf], n_p, p=[0.15, 0.3, 0.25, 0.15, 0.15])
+    radius = rng.choice([5.0, 10.0, 25.0, 60.0, np.nan], n_p, p=[0.15, 0.3, 0.25, 0.15, 0.15])
     capacity = rng.choice([0.0, 1.0, 3.0, np.inf], n_p, p=[0.08, 0.3, 0.5, 0.12])
     type_code = rng.integers(-1, n_types, n_p).astype(np.int32)
     prefs = np.where(rng.random(n_s) < 0.3, rng.integers(1, 1 << n_types, n_s), 0).astype(np.int32)
-    m.schools_ = SchoolFeatures(text(n_s), cats(n_s), grades(n_s), s_lat, s_lon, prefs)
-    m.partners_ = PartnerFeatures(text(n_p), cats(n_p), grades(n_p), p_lat, p_lon, type_code, radius,
-                                  rng.random(n_p) < 0.15, capacity)
+    s_cats = cats(n_s)
+    weights = need_weights(s_cats)
+    in_person = m.featurizer_.in_person
+    m.schools_ = SchoolFeatures(text(n_s), s_cats, weights, in_person_share(weights, in_person), grades(n_s),
+                                s_lat, s_lon, prefs)
+    count = np.where(rng.random(n_p) < 0.4, rng.integers(2, 5, n_p), 0).astype(np.int32)
+    start = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
+    m.partners_ = PartnerFeatures(
+        text(n_p), text(int(count.sum())), start, count, cats(n_p), grades(n_p), p_lat, p_lon, type_code, radius,
+        rng.random(n_p) < 0.15, capacity, rng.normal(scale=0.03, size=n_p), rng.normal(scale=0.05, size=n_p),
+    )
     m.school_ids_ = np.array([f"S{i:05d}" for i in range(n_s)], dtype=object)
     m.partner_ids_ = np.array([f"P{i:05d}" for i in range(n_p)], dtype=object)
-    m._school_pos = m._partner_pos = None
+    m._index = {}
     return m
+
+
+def _chunk(m, s, k, scorer, include_full=False, ids=None, state=None):
+    """rank_chunk over the model's partners with outreach state (what recommend does)."""
+    mask = m.state_mask(ids if ids is not None else [None] * len(s), state, include_full)
+    return rank_chunk(scorer, s, m.partners_, k, include_full, mask)
 
 
 def _assert_same(got, want):
@@ -142,15 +159,22 @@ def _random_state(model, seed: int) -> Constraints:
 def test_pair_blocks_equal_the_matrix_blocks_bit_for_bit(gen):
     m = _random_model(gen["model"], 300, 500, seed=1)
     s, p = m.schools_, m.partners_
-    sims, dist = block_similarities(s, p, 25.0)
-    ok = grades_ok(s, p) & distance_ok(dist, p)
+    settings = BlockSettings(25.0, 30.0, 0.25)
+    sims, known, dist, ok = block_matrices(s, p, settings)
     i, j = np.divmod(np.arange(len(s) * len(p)), len(p))
-    psims, pdist = pair_block_similarities(s.take(i), p.take(j), 25.0)
+    whole = np.einsum("ij,ij->i", s.text[i], p.text[j])
+    best = pair_best_sentence_dots(s.text, p, i, j, whole)
+    covered = np.einsum("ij,ij->i", s.weights[i], p.categories[j])
+    pp = p.take(j)
+    pdist = pair_distance_km(s.lat[i], s.lon[i], pp.lat, pp.lon)
+    psims, pknown = pair_blocks(settings, whole, best, covered, s.weights.sum(axis=1)[i], pdist, s.grades[i],
+                                s.in_person[i], s.preferred_types[i], pp)
     for b in BLOCKS:
         assert psims[b].dtype == sims[b].dtype
         assert np.array_equal(psims[b], sims[b].ravel()), b
+        assert np.array_equal(pknown[b], known[b].ravel()), b
     assert np.array_equal(pdist, dist.ravel(), equal_nan=True)
-    assert np.array_equal(pair_allowed(s.take(i), p.take(j), pdist), ok.ravel())
+    assert np.array_equal(pair_allowed(settings, pdist, s.grades[i], pp), ok.ravel())
 
 
 # --------------------------------------------------------------------------- exactness
@@ -164,13 +188,13 @@ def test_pair_blocks_equal_the_matrix_blocks_bit_for_bit(gen):
 )
 def test_rank_block_equals_rank_chunk_on_random_features(gen, k, weights):
     m = _random_model(gen["model"], 700, 1500, seed=k)
-    w = m.resolve_weights(weights)
+    w = m.scorer(weights)
     index = RankIndex(m, w, k)
     pruned = False
     for rows in plan_chunks(m.schools_, 128):
         s = m.schools_.take(rows)
         res = index.rank(s)
-        _assert_same(res.as_rank_chunk(), rank_chunk(m, s, k, w))
+        _assert_same(res.as_rank_chunk(), _chunk(m, s, k, w))
         pruned |= res.n_exact < res.n_candidates / 3
         assert res.n_candidates < len(s) * len(m.partners_)  # geographic blocking at work
     if weights is None or (weights.get("text", 1) > 0):
@@ -181,42 +205,40 @@ def test_rank_block_equals_rank_chunk_on_random_features(gen, k, weights):
 def test_outreach_state_and_full_partners_as_rank_chunk(gen, include_full):
     m = _random_model(gen["model"], 400, 900, seed=5)
     state = _random_state(m, seed=6)
-    w = m.resolve_weights()
+    w = m.scorer()
     index = RankIndex(m, w, 6, include_full=include_full, state=state)
     for rows in plan_chunks(m.schools_, 100):
         ids = list(m.school_ids_[rows])
         s = m.schools_.take(rows)
         got = index.rank(s, ids).as_rank_chunk()
-        _assert_same(got, rank_chunk(m, s, 6, w, include_full, ids, state))
+        _assert_same(got, _chunk(m, s, 6, w, include_full, ids, state))
 
 
-def test_follows_the_remote_geography_floor(gen, monkeypatch):
-    import matcher.features
-
-    monkeypatch.setattr(matcher.features, "REMOTE_FLOOR", 0.8)
+@pytest.mark.parametrize("settings", [{"remote_credit": 0.45}, {"default_radius_km": 12.0}, {"relevance_gate": 0.2}])
+def test_follows_the_scoring_settings(gen, settings):
     m = _random_model(gen["model"], 300, 800, seed=12)
-    w = m.resolve_weights({"geo": 0.5})
+    w = m.scorer({"geo": 0.5}).with_settings(**settings)
     index = RankIndex(m, w, 5)
     for rows in plan_chunks(m.schools_, 100):
         s = m.schools_.take(rows)
-        _assert_same(index.rank(s).as_rank_chunk(), rank_chunk(m, s, 5, w))
+        _assert_same(index.rank(s).as_rank_chunk(), _chunk(m, s, 5, w))
 
 
 def test_rank_block_on_unplanned_rows_and_ad_hoc_needs(gen):
     m = _random_model(gen["model"], 300, 800, seed=9)
-    w = m.resolve_weights()
+    w = m.scorer()
     rows = np.random.default_rng(0).choice(300, 90, replace=False)  # scattered, some unknown locations
     s = m.schools_.take(rows)
-    _assert_same(rank_block(m, s, 7, w), rank_chunk(m, s, 7, w))
+    _assert_same(rank_block(m, s, 7, w), _chunk(m, s, 7, w))
     one = m.schools_.take([3])
-    _assert_same(rank_block(m, one, 3, w), rank_chunk(m, one, 3, w))
+    _assert_same(rank_block(m, one, 3, w), _chunk(m, one, 3, w))
 
 
 def test_more_results_than_partners_and_wide_k(gen):
     m = gen["model"]
-    w = m.resolve_weights()
+    w = m.scorer()
     for k in (50, 500):
-        _assert_same(rank_block(m, m.schools_, k, w), rank_chunk(m, m.schools_, k, w))
+        _assert_same(rank_block(m, m.schools_, k, w), _chunk(m, m.schools_, k, w))
 
 
 # --------------------------------------------------------------------------- the file
@@ -249,11 +271,11 @@ def test_hard_constraints_never_violated(gen, tmp_path):
     out = tmp_path / "ranked.csv"
     rank_to_file(m, out, top=20, n_jobs=1)
     df = _read(out)
-    si = np.array([m._position("school", x) for x in df["school_id"]])
-    pj = np.array([m._position("partner", x) for x in df["partner_id"]])
+    si = np.array([m.school_row(x) for x in df["school_id"]])
+    pj = np.array([m.partner_row(x) for x in df["partner_id"]])
     s, p = m.schools_.take(si), m.partners_.take(pj)
-    _, dist = pair_block_similarities(s, p, m.geo_length_km)
-    assert pair_allowed(s, p, dist).all()
+    dist = pair_distance_km(s.lat, s.lon, p.lat, p.lon)
+    assert pair_allowed(m.scorer().block_settings, dist, s.grades, p).all()
     assert (p.capacity > 0).all()
 
 
@@ -284,8 +306,7 @@ def test_schools_file_with_new_schools(gen, tmp_path):
         want = m.recommend(sid, n=6)
         assert df[df.school_id == sid]["partner_id"].tolist() == [r.id for r in want]
     ids, feats = school_features(m, path)
-    w = m.resolve_weights()
-    expected = rank_chunk(m, feats, 6, w, school_ids=list(ids))
+    expected = _chunk(m, feats, 6, m.scorer(), ids=list(ids))
     for sid, (cols, scores, _, _) in zip(ids, expected):
         got = df[df.school_id == sid]
         assert got["partner_id"].tolist() == [m.partner_ids_[c] for c in cols]
@@ -599,6 +620,6 @@ def test_new_schools_are_encoded_as_dask_tasks_and_rank_as_locally(gen, tmp_path
             distributed.Client(cluster) as client, distributed.get_task_stream(client) as stream:
         out = tmp_path / "dask.csv"
         rank_to_file(gen["model_path"], out, schools=path, top=5, chunk_size=4, backend="dask", scheduler=client)
-    assert any(t["key"][0].startswith("_encode_and_tag") if isinstance(t["key"], tuple) else
-               str(t["key"]).startswith("_encode_and_tag") for t in stream.data), "no encoding task ran on Dask"
+    assert any(t["key"][0].startswith("_encode_batch") if isinstance(t["key"], tuple) else
+               str(t["key"]).startswith("_encode_batch") for t in stream.data), "no encoding task ran on Dask"
     assert out.read_bytes() == local.read_bytes()

@@ -95,7 +95,8 @@ def test_sklearn_protocol():
     from sklearn.base import clone
 
     m = PartnerMatcher(weights={"text": 1.0}, geo_length_km=10.0)
-    assert m.get_params() == {"encoder": "minilm", "geo_length_km": 10.0, "weights": {"text": 1.0}}
+    assert m.get_params() == {"default_radius_km": 80.0, "encoder": "minilm", "geo_length_km": 10.0,
+                              "weights": {"text": 1.0}}
     c = clone(m)
     assert c.get_params() == m.get_params() and c is not m
     assert m.set_params(geo_length_km=5.0) is m and m.geo_length_km == 5.0

@@ -206,11 +206,7 @@ class Service:
 
     def shares(self, weights: dict[str, float] | None = None) -> dict[str, float]:
         """Each block's share of the score (weights normalised to sum 1)."""
-        from matcher.weights import block_total
-
-        w = self.model.resolve_weights(weights)
-        total = block_total(w)
-        return {b: w[b] / total for b in config.BLOCKS}
+        return dict(self.model.scorer(weights).weights)
 
     # ------------------------------------------------------------------ queries
 
@@ -233,13 +229,13 @@ class Service:
                 for i in hits]
 
     def school_name(self, school_id: str) -> str:
-        return str(self.model.school_names_[self.model._position("school", school_id)])
+        return str(self.model.school_names_[self.model.school_row(school_id)])
 
     def partner_name(self, partner_id: str) -> str:
-        return str(self.model.partner_names_[self.model._position("partner", partner_id)])
+        return str(self.model.partner_names_[self.model.partner_row(partner_id)])
 
     def for_school(self, school_id: str, top: int, include_full=False, include_current=False, weights=None):
-        self.model._position("school", school_id)  # unknown id -> 404 before touching the database
+        self.model.school_row(school_id)  # unknown id -> 404 before touching the database
         state = self.state(include_current, school_id=school_id)
         matches = self.model.recommend(school_id, n=top, weights=weights, include_full=include_full, state=state)
         rows = [m.to_dict() for m in matches]
@@ -254,7 +250,7 @@ class Service:
         return [m.to_dict() for m in matches]
 
     def for_partner(self, partner_id: str, top: int, include_full=False, include_current=False, weights=None):
-        self.model._position("partner", partner_id)
+        self.model.partner_row(partner_id)
         state = self.state(include_current)
         matches = self.model.recommend_schools(partner_id, n=top, weights=weights, include_full=include_full, state=state)
         rows = [m.to_dict() for m in matches]
@@ -276,8 +272,8 @@ class Service:
         return self.store.record(school_id, partner_id, status, note).to_dict()
 
     def _check_pair(self, school_id: str, partner_id: str) -> None:
-        self.model._position("school", school_id)
-        self.model._position("partner", partner_id)
+        self.model.school_row(school_id)
+        self.model.partner_row(partner_id)
 
 
 

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from matcher import config
 from matcher.errors import MatcherError, UnknownIdError
+from matcher.explain import BLOCK_LABELS
 from matcher.state import STATUSES
 
 #: Button labels of the outreach statuses.
@@ -24,8 +25,6 @@ STATUS_LABELS = {
     "partnered": "Partnered",
     "do_not_contact": "Do not contact",
 }
-BLOCK_LABELS = {"text": "wording", "categories": "categories", "grades": "grades", "geo": "distance",
-                "partner_type": "partner type"}
 
 _TRUE = {"1", "true", "on", "yes"}
 
@@ -150,7 +149,7 @@ def _float(text: str, what: str) -> float | None:
 def _resolve_school(svc, text: str, ctx: dict[str, Any], href) -> str | None:
     """An exact id, or the only school whose id or name contains the text; else choices or an error."""
     try:
-        svc.model._position("school", text)
+        svc.model.school_row(text)
         return text
     except UnknownIdError as exc:
         unknown = exc

@@ -1,0 +1,76 @@
+"""What a query returns: ranked matches and explanations (plain values, JSON-ready)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Match:
+    """One ranked result: a partner for a school (or a school for a partner)."""
+
+    rank: int
+    id: str
+    name: str
+    score: float
+    components: dict[str, float]
+    distance_km: float | None
+    matched_categories: list[str]
+    reasons: list[str]
+    kind: str = "partner"
+    partner_type: str = ""
+    grades: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of ``matcher recommend --format json``."""
+        return {
+            "rank": self.rank,
+            f"{self.kind}_id": self.id,
+            "name": self.name,
+            "score": round(self.score, 6),
+            "components": {b: round(v, 6) for b, v in self.components.items()},
+            "distance_km": None if self.distance_km is None else round(self.distance_km, 2),
+            "matched_categories": self.matched_categories,
+            "reasons": self.reasons,
+            **({"partner_type": self.partner_type} if self.kind == "partner" else {}),
+            "grades": self.grades,
+        }
+
+
+@dataclass
+class Explanation:
+    """Why a partner ranks where it does for a school (or why it is left out)."""
+
+    school_id: str
+    partner_id: str
+    school_name: str
+    partner_name: str
+    score: float
+    rank: int | None
+    blocks: list[dict[str, Any]]
+    matched_categories: list[dict[str, Any]]
+    matched_terms: list[str]
+    distance_km: float | None
+    excluded_by: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    needs: str = ""
+    offerings: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of ``matcher explain --format json``."""
+        return {
+            "school_id": self.school_id,
+            "partner_id": self.partner_id,
+            "school_name": self.school_name,
+            "partner_name": self.partner_name,
+            "score": round(self.score, 6),
+            "rank": self.rank,
+            "blocks": self.blocks,
+            "matched_categories": self.matched_categories,
+            "matched_terms": self.matched_terms,
+            "distance_km": None if self.distance_km is None else round(self.distance_km, 2),
+            "excluded_by": self.excluded_by,
+            "reasons": self.reasons,
+            "needs": self.needs,
+            "offerings": self.offerings,
+        }
