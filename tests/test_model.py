@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import partners_frame, schools_frame
-from matcher.config import BLOCKS, DEFAULT_WEIGHTS
+from matcher.config import BLOCKS, DEFAULT_SERVICE_RADIUS_KM, DEFAULT_WEIGHTS
 from matcher.errors import MatcherError, UnknownIdError
 from matcher.model import PartnerMatcher
 
@@ -115,7 +115,7 @@ def test_fit_returns_self_and_unfitted_refuses(fitted):
 
 # Hard constraints hold for any data: hypothesis draws grades, places, radii, remote flags, capacities.
 _grades = st.sampled_from(["", "PK", "K-2", "K-5", "3-5", "6-8", "9-12", "11-12", "K-12", "5;9"])
-_coord = st.one_of(st.none(), st.tuples(st.floats(39.5, 40.5), st.floats(-75.5, -74.5)))
+_coord = st.one_of(st.none(), st.tuples(st.floats(38.5, 41.5), st.floats(-76.5, -73.5)))  # up to ~400 km apart
 _texts = ["tutoring in reading", "food pantry for families", "counseling for anxious students",
           "robotics club", "college application help", "field trips to the zoo"]
 
@@ -151,10 +151,11 @@ def _violates(s, p) -> list[str]:
         out.append("grades")
     if p["capacity"] == "0":
         out.append("capacity")
-    if s["latitude"] and p["latitude"] and p["service_radius_km"] and p["remote"] == "false":
+    if s["latitude"] and p["latitude"] and p["remote"] == "false":
         la1, lo1, la2, lo2 = map(np.radians, map(float, (s["latitude"], s["longitude"], p["latitude"], p["longitude"])))
         a = np.sin((la2 - la1) / 2) ** 2 + np.cos(la1) * np.cos(la2) * np.sin((lo2 - lo1) / 2) ** 2
-        if 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(a)) > float(p["service_radius_km"]):
+        radius = float(p["service_radius_km"]) if p["service_radius_km"] else DEFAULT_SERVICE_RADIUS_KM
+        if 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(a)) > radius:
             out.append("distance")
     return out
 
