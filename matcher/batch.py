@@ -235,36 +235,33 @@ class RankIndex:
         n_cat = P.categories.shape[1]
         n_types = len(model.featurizer_.partner_type_slugs)
         self.n_cat, self.n_types = n_cat, n_types
-        # Partner side of the bound, one column per partner, in row blocks:
-        # f V'p (r) | f |p - VV'p| (1) | (-text offset)+ (1) | categories (C) | (-category offset)+ (1)
+        # Partner side of the bound, one row per partner, in column blocks:
+        # f V'p (r) | f |p - VV'p| (1) | -text hub offset (1) | categories (C) | -category hub offset (1)
         # | grade bits (14) | partner type one-hot (T) | geo bound per anchor (A, set per chunk) | remote (1)
         # where f = 2 for one-sentence texts (their closest sentence is the whole text) and 1 otherwise.
-        self.row_text_off = r + 1
-        self.rows_cat = slice(r + 2, r + 2 + n_cat)
-        self.row_cat_off = self.rows_cat.stop
-        self.rows_grade = slice(self.row_cat_off + 1, self.row_cat_off + 1 + _N_GRADES)
-        self.rows_type = slice(self.rows_grade.stop, self.rows_grade.stop + n_types)
-        self.rows_geo = slice(self.rows_type.stop, self.rows_type.stop + _ANCHORS)
-        self.row_remote = self.rows_geo.stop
-        self.K = self.row_remote + 1
+        self.cols_text = slice(0, r + 2)
+        self.cols_cat = slice(r + 2, r + 3 + n_cat)
+        self.cols_log = slice(self.cols_cat.stop, self.cols_cat.stop + _N_GRADES + n_types + _ANCHORS + 1)
+        self.col_grade = self.cols_log.start
+        self.col_type = self.col_grade + _N_GRADES
+        self.col_geo = self.col_type + n_types
+        self.col_remote = self.col_geo + _ANCHORS
+        self.K = self.cols_log.stop
         f = np.where(P.sentence_count > 0, 1.0, 2.0).astype(np.float32)
-        pa = np.zeros((self.K, m), dtype=np.float32)
-        pa[:r] = pr.T * f
-        pa[r] = pe * f
-        pa[self.row_text_off] = np.maximum(-P.text_offset, 0.0) * (1 + 1e-6)
-        pa[self.rows_cat] = P.categories.T
-        pa[self.row_cat_off] = np.maximum(-P.category_offset, 0.0) * (1 + 1e-6)
-        pa[self.rows_grade] = (P.grades[None, :] >> np.arange(_N_GRADES)[:, None]) & 1
+        pa = np.zeros((m, self.K), dtype=np.float32)
+        pa[:, :r] = pr * f[:, None]
+        pa[:, r] = pe * f
+        pa[:, r + 1] = 1e-6 - P.text_offset  # a hair generous: the bound stays above the score
+        pa[:, r + 2 : r + 2 + n_cat] = P.categories
+        pa[:, r + 2 + n_cat] = 1e-6 - P.category_offset
+        pa[:, self.col_grade : self.col_type] = (P.grades[:, None] >> np.arange(_N_GRADES)[None, :]) & 1
         typed = np.flatnonzero(P.type_code >= 0)
-        pa[self.rows_type.start + P.type_code[typed], typed] = 1.0
-        pa[self.row_remote] = P.remote & known
-        self.paT = np.ascontiguousarray(pa.T)  # (m, K): a chunk gathers its candidates' rows
-        self.max_text_off = float(pa[self.row_text_off].max()) if m else 0.0
-        self.max_cat_off = float(pa[self.row_cat_off].max()) if m else 0.0
-        del pa
-        # Sentences of multi-sentence texts, projected the same way: (r + 1, S).
+        pa[typed, self.col_type + P.type_code[typed]] = 1.0
+        pa[:, self.col_remote] = P.remote & known
+        self.pa = pa  # a chunk gathers its candidates' rows
+        # Sentences of multi-sentence texts, projected the same way: (S, r + 1).
         sp, se = self._project(P.sentences)
-        self.sent_pa = np.ascontiguousarray(np.concatenate([sp.T, se[None, :]], axis=0))
+        self.sent_pa = np.ascontiguousarray(np.concatenate([sp, se[:, None], np.zeros((len(se), 1), np.float32)], axis=1))
         self._scratch = _Scratch()
 
     # ------------------------------------------------------------ setup
@@ -398,17 +395,17 @@ class RankIndex:
         return self._by_class(cols, anchor, geo)
 
     def _by_class(self, cols: np.ndarray, anchor: np.ndarray, geo: np.ndarray):
-        """Candidates reordered by partner class, with each class's column range."""
-        cls = self.p_class[cols]
-        order = np.argsort(cls, kind="stable")
-        cols, cls, geo = cols[order], cls[order], geo[:, order]
-        edges = np.searchsorted(cls, np.arange(_N_CLASSES + 1))
-        return cols, anchor, geo, edges
+        """Candidates reordered one-sentence texts first, then by partner class; the class ranges
+        (one-sentence classes 0..7, then multi-sentence classes 0..7) and the number of one-sentence ones."""
+        key = self.p_class[cols] + _N_CLASSES * (self.P.sentence_count[cols] > 0)
+        order = np.argsort(key, kind="stable")
+        cols, key, geo = cols[order], key[order], geo[:, order]
+        edges = np.searchsorted(key, np.arange(2 * _N_CLASSES + 1))
+        return cols, anchor, geo, edges, int(edges[_N_CLASSES])
 
     def _school_side(self, s: SchoolFeatures, anchor: np.ndarray, is_known: bool):
-        """School side of the bound (n, K), the sentence side (n, r + 1), 1 / denominator per
-        (school, partner class) (n, classes), and the most a school's score can be when its
-        text part is negative (the linear bound then no longer holds)."""
+        """School side of the bound (n, K), each school's 1 / (relevance weight x gate), and
+        1 / denominator per (school, partner class) (n, classes)."""
         a, r = self.a, self.text_rank
         n = len(s)
         qr, qe = self._project(s.text)
@@ -417,81 +414,83 @@ class RankIndex:
         sa = np.zeros((n, self.K), dtype=np.float32)
         sa[:, :r] = 0.5 * a["text"] * qr
         sa[:, r] = 0.5 * a["text"] * qe.astype(np.float64)
-        sa[:, self.row_text_off] = a["text"]
-        sa[has_need, self.rows_cat] = (a["categories"] / need_total[has_need])[:, None] * s.weights[has_need]
-        sa[has_need, self.row_cat_off] = a["categories"]
+        sa[:, r + 1] = a["text"]
+        cat = self.cols_cat.start
+        sa[has_need, cat : cat + self.n_cat] = (a["categories"] / need_total[has_need])[:, None] * s.weights[has_need]
+        sa[has_need, cat + self.n_cat] = a["categories"]
         g_known = s.grades != 0
         own = POPCOUNT[s.grades].astype(np.float64)
         bits = (s.grades[:, None] >> np.arange(_N_GRADES)[None, :]) & 1
-        sa[g_known, self.rows_grade] = (a["grades"] / own[g_known])[:, None] * bits[g_known]
+        sa[g_known, self.col_grade : self.col_type] = (a["grades"] / own[g_known])[:, None] * bits[g_known]
         pref = s.preferred_types != 0
         tbits = (s.preferred_types[:, None] >> np.arange(self.n_types)[None, :]) & 1
-        sa[pref, self.rows_type] = a["partner_type"] * tbits[pref]
+        sa[pref, self.col_type : self.col_geo] = a["partner_type"] * tbits[pref]
         if is_known:
-            sa[np.arange(n), self.rows_geo.start + anchor] = a["geo"]
-            sa[:, self.row_remote] = a["geo"] * self.settings.remote_credit * (1.0 - s.in_person)
-        sq = np.ascontiguousarray(sa[:, : r + 1])
-        # Denominator per class: the weights of the blocks known for such a pair.
+            sa[np.arange(n), self.col_geo + anchor] = a["geo"]
+            sa[:, self.col_remote] = a["geo"] * self.settings.remote_credit * (1.0 - s.in_person)
+        rel_weight = a["text"] + a["categories"] * has_need
+        # 1 / (relevance weight x gate); -1 marks schools whose relevance has no weight (gate open)
+        with np.errstate(divide="ignore"):
+            gate = np.where(rel_weight > 0, 1.0 / (rel_weight * self.scorer.relevance_gate), -1.0)
         cls = np.arange(_N_CLASSES)
         pg, pt, pl = (cls & 1) > 0, (cls & 2) > 0, (cls & 4) > 0
-        denom = (a["text"] + a["categories"] * has_need[:, None] + a["grades"] * (g_known[:, None] & pg[None, :])
+        denom = (rel_weight[:, None] + a["grades"] * (g_known[:, None] & pg[None, :])
                  + a["geo"] * (is_known & pl[None, :]) + a["partner_type"] * (pref[:, None] & pt[None, :]))
-        inv = np.where(denom > 0, 1.0 / np.where(denom > 0, denom, 1.0), 0.0) * (1 + 1e-9)
-        rest = (a["text"] * self.max_text_off
-                + a["categories"] * has_need[:, None] * (1.0 + self.max_cat_off)
-                + a["grades"] * (g_known[:, None] & pg[None, :])
-                + a["geo"] * (is_known & pl[None, :])
-                + a["partner_type"] * (pref[:, None] & pt[None, :]))
-        rest_max = (rest * inv).max(axis=1)
-        return sa, sq, inv.astype(np.float32), rest_max
+        inv = np.where(denom > 0, 1.0 / np.where(denom > 0, denom, 1.0), 0.0) * (1 + 1e-6)
+        return sa, gate.astype(np.float32), inv.astype(np.float32)
 
-    def _buffers(self, n: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """This thread's candidate-side matrix (width, K) and bound buffer (n, width)."""
+    def _buffers(self, n: int, width: int, m_cols: int) -> tuple[np.ndarray, ...]:
+        """This thread's candidate-side matrix (m_cols, K), bound buffer (n, width) and three
+        (n, m_cols) work buffers (reused: fresh large allocations are slow)."""
         sc = self._scratch
-        if sc.pbuf is None or sc.pbuf.shape[0] < width:
-            sc.pbuf = np.empty((width + width // 4, self.K), dtype=np.float32)
-        if sc.ub is None or sc.ub.size < n * width:
-            sc.ub = np.empty(n * width, dtype=np.float32)
-        return sc.pbuf[:width], sc.ub[: n * width].reshape(n, width)
+        if sc.pbuf is None or sc.pbuf.shape[0] < m_cols:
+            sc.pbuf = np.empty((m_cols + m_cols // 4, self.K), dtype=np.float32)
+        size = n * width
+        if sc.ub is None or sc.ub.size < 4 * size:
+            sc.ub = np.empty(4 * size + size // 4, dtype=np.float32)
+        work = (sc.ub[(i + 1) * size : (i + 1) * size + n * m_cols].reshape(n, m_cols) for i in range(3))
+        return (sc.pbuf[:m_cols], sc.ub[:size].reshape(n, width), *work)
 
-    def _bound(self, out: np.ndarray, sa: np.ndarray, sq: np.ndarray, inv: np.ndarray, pbuf: np.ndarray,
-               cols: np.ndarray, edges: np.ndarray, clip_text: bool = False) -> None:
-        """Upper bounds of the scores of ``sa``'s schools against the candidates, into ``out``.
+    def _bound(self, ub: np.ndarray, work: tuple[np.ndarray, ...], sa: np.ndarray, gate: np.ndarray,
+               inv: np.ndarray, pbuf: np.ndarray, cols: np.ndarray, edges: np.ndarray, n_single: int) -> None:
+        """Upper bounds of the scores of ``sa``'s schools against the candidates, into ``ub``.
 
-        Per partner class, the school side is scaled by 1 / denominator, so one GEMM gives
-        the bound. The closest-sentence part of multi-sentence texts is a second GEMM
-        against their sentences, maximised per partner. With ``clip_text`` the text part
-        is clipped at 0 first, as the score clips it.
+        Mirrors :meth:`Scorer.combine` with every part bounded from above: the text part
+        (the whole text, plus the closest of the sentences for multi-sentence texts, less
+        the hub offset, clipped at 0), the category part (likewise), the logistics part
+        gated by the bound on relevance, all over the pair's denominator. Candidates are
+        ordered one-sentence first, then by partner class (``edges``).
         """
-        r1 = self.text_rank + 1
-        multi = np.flatnonzero(self.P.sentence_count[cols] > 0)
-        sent = None
-        if len(multi):
-            starts = self.P.sentence_start[cols[multi]]
-            counts = self.P.sentence_count[cols[multi]]
-            idx = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
-            sent = np.maximum.reduceat(sq @ self.sent_pa[:, idx], np.cumsum(counts) - counts, axis=1)
-        for c in range(_N_CLASSES):
+        text, part, tmp = work
+        ct = self.cols_text
+        np.matmul(sa[:, ct], pbuf[:, ct].T, out=text)
+        if n_single < len(cols):
+            counts = self.P.sentence_count[cols[n_single:]]
+            first = np.cumsum(counts) - counts
+            idx = np.repeat(self.P.sentence_start[cols[n_single:]] - first, counts) + np.arange(counts.sum())
+            sent = sa[:, ct] @ self.sent_pa[idx].T
+            text[:, n_single:] += np.maximum.reduceat(sent, first, axis=1)
+        np.maximum(text, 0.0, out=text)
+        np.matmul(sa[:, self.cols_cat], pbuf[:, self.cols_cat].T, out=part)
+        np.maximum(part, 0.0, out=part)
+        np.add(text, part, out=text)  # relevance numerator
+        np.matmul(sa[:, self.cols_log], pbuf[:, self.cols_log].T, out=part)  # logistics
+        np.multiply(text, gate[:, None], out=tmp)
+        np.minimum(tmp, 1.0, out=tmp)
+        open_rows = np.flatnonzero(gate < 0)
+        if len(open_rows):
+            tmp[open_rows] = 1.0
+        np.multiply(tmp, tmp, out=tmp)
+        np.multiply(tmp, part, out=tmp)
+        np.add(tmp, text, out=tmp)
+        for c in range(len(edges) - 1):
             lo, hi = edges[c], edges[c + 1]
-            if lo == hi:
-                continue
-            scale = inv[:, c : c + 1]
-            if not clip_text:
-                np.matmul(sa * scale, pbuf[lo:hi].T, out=out[:, lo:hi])
-                continue
-            t = sq @ pbuf[lo:hi, :r1].T
-            if sent is not None:
-                at = np.flatnonzero((multi >= lo) & (multi < hi))
-                t[:, multi[at] - lo] += sent[:, at]
-            np.maximum(t, 0.0, out=t)
-            t += sa[:, r1:] @ pbuf[lo:hi, r1:].T
-            out[:, lo:hi] = t * scale
-        if sent is not None and not clip_text:
-            out[:, multi] += sent * inv[:, self.p_class[cols[multi]]]
+            if lo < hi:
+                np.multiply(tmp[:, lo:hi], inv[:, c % _N_CLASSES, None], out=ub[:, lo:hi])
 
     def _rank_group(self, s: SchoolFeatures, keys: list, is_known: bool) -> ChunkResult:
         n, k = len(s), self.k
-        cols, anchor, geo, edges = self._columns(s, is_known)
+        cols, anchor, geo, edges, n_single = self._columns(s, is_known)
         m_cols = len(cols)
         if m_cols == 0:
             return _empty(n)
@@ -502,12 +501,11 @@ class RankIndex:
         blk = int(min(_CUT_BLOCK, max(8, 2 ** int(math.log2(max(1, m_cols // (8 * depth)))))))
         n_blk = -(-m_cols // blk)
         width = n_blk * blk
-        pbuf, ub = self._buffers(n, width)
-        pbuf = pbuf[:m_cols]
-        np.take(self.paT, cols, axis=0, out=pbuf)
-        pbuf[:, self.rows_geo.start : self.rows_geo.start + len(geo)] = geo.T
-        sa, sq, inv, rest_max = self._school_side(s, anchor, is_known)
-        self._bound(ub[:, :m_cols], sa, sq, inv, pbuf, cols, edges)
+        pbuf, ub, *work = self._buffers(n, width, m_cols)
+        np.take(self.pa, cols, axis=0, out=pbuf)
+        pbuf[:, self.col_geo : self.col_geo + len(geo)] = geo.T
+        sa, gate, inv = self._school_side(s, anchor, is_known)
+        self._bound(ub[:, :m_cols], tuple(work), sa, gate, inv, pbuf, cols, edges, n_single)
         ub[:, m_cols:] = -np.inf
 
         # Threshold: score exactly the best candidate of each school's top blocks.
@@ -546,14 +544,6 @@ class RankIndex:
 
         # Survivors: every candidate whose bound reaches its school's threshold.
         lo_thr = (thr - MARGIN).astype(np.float32)
-        # Rows whose threshold a pair with a negative text part could reach: there the bound
-        # must clip the text part at 0 as the score does (rare: weak or few candidates).
-        clip_rows = np.flatnonzero(np.isfinite(thr) & (thr - MARGIN <= rest_max))
-        if len(clip_rows):
-            t = np.empty((len(clip_rows), m_cols), dtype=np.float32)
-            self._bound(t, sa[clip_rows], sq[clip_rows], inv[clip_rows], pbuf, cols, edges, clip_text=True)
-            t[scored.mask_of(clip_rows, m_cols)] = -np.inf
-            ub[clip_rows, :m_cols] = t
         rows = np.flatnonzero(np.isfinite(thr))
         r_idx, c_idx = _select(ub, rows, lo_thr[rows], np.full(len(rows), np.inf, np.float32), m_cols)
         if len(r_idx):

@@ -232,7 +232,7 @@ def pair_blocks(
     """
     shape = np.broadcast_shapes(np.shape(whole), np.shape(dist))
     passage = 0.5 * (np.asarray(whole, dtype=np.float64) + np.asarray(best, dtype=np.float64))
-    text = np.clip(np.clip(passage, 0.0, 1.0) - p.text_offset, 0.0, 1.0)
+    text = np.clip(passage - p.text_offset, 0.0, 1.0)
 
     has_need = need_total > 0
     with np.errstate(invalid="ignore", divide="ignore"):
