@@ -9,16 +9,33 @@ district coordinator would collect, and to hide a known signal:
   at real school locations) and write their needs as free text built from
   the taxonomy's phrases; only ~30 % also tag categories, so most rows rely
   on text tagging, as real data would.
+* Needs fit the school's grades: every category carries the grade levels it
+  makes sense for (:data:`CATEGORY_GRADE_RULES`, e.g. college access 9-12,
+  kindergarten readiness PK-2, see :func:`category_grades`), a school draws a
+  need in proportion to the share of its grades the category fits, and each
+  need is worded with a phrase that fits one of those grades
+  (:data:`PHRASE_GRADE_RULES`: no "phonics" for a high school).
 * Partners cluster around the same places, offer 1-4 categories that fit
   their type (a clinic offers health, a library literacy ...) and describe
-  them in free text from the partner's side.
+  them in free text from the partner's side. Their grade band fits their main
+  offering (a college-access nonprofit serves high schools) and their other
+  offerings fit the band.
+* About 10 % of partners are remote (:data:`REMOTE_SHARE`); they offer only
+  what can be delivered remotely (:func:`remote_categories`: tutoring,
+  mentoring, funding, teacher PD, digital access, college advising ...; never
+  field trips, food, facilities, donated things, on-site health or sports)
+  and have a headquarters downtown in a large city. Only remote partners say
+  their sessions run online; in-person partners may say "on campus or online"
+  only of an offering that could be remote. About 12 % leave the radius blank
+  (:data:`BLANK_RADIUS_SHARE`).
 * Partnerships are drawn from a hidden utility (:data:`HIDDEN_UTILITY`):
-  each school takes its highest-utility *feasible* partners (grade bands
-  overlap, the school is within the partner's service radius unless the
-  partner is remote or has no radius limit, capacity above 0), with Gumbel
+  each school takes its highest-utility *feasible* partners, with Gumbel
   noise on the utility, and a partnership works out (``outcome`` 1) with a
   probability that rises with utility. Evaluation and tuning should recover
-  this ordering of factors.
+  this ordering of factors. Feasible is what the model allows: grade bands
+  overlap, capacity is above 0, and the school is within the partner's
+  reach - anywhere for a remote partner, else within ``service_radius_km``,
+  else (blank) within :data:`~matcher.config.DEFAULT_SERVICE_RADIUS_KM`.
 
   Up to :data:`EXACT_MAX_PAIRS` school-partner pairs (2,000 x 10,000), every
   school chooses among *all* its feasible partners, so the only geography in
@@ -26,17 +43,18 @@ district coordinator would collect, and to hide a known signal:
   use an approximation, because scoring every pair would cost
   ``n_schools * n_partners`` (10^12 for a million of each): a school then
   chooses among ~128 sampled candidates - partners near it, partners in the
-  rest of its metro, and remote partners - but never a far-away partner that
-  merely has no radius limit. That adds a geography effect the hidden
-  utility does not have (chosen partners are closer, and category matches
-  rarer, than the utility alone implies), so tune or evaluate weights on
-  data within the exact size when the ordering of factors matters.
+  rest of its metro (about 50 km around), and remote partners. An in-person
+  partner that could reach farther (up to 80 km) is then never a candidate,
+  which adds a small geography effect the hidden utility does not have, so
+  tune or evaluate weights on data within the exact size when the ordering of
+  factors matters.
 
 Everything is vectorised (text is assembled from pre-built pieces with numpy
 object-array concatenation) and seeded, so the same seed gives byte-identical
 CSVs, and a million rows take seconds. Nothing here hard-codes a taxonomy
-slug: category/type affinities come from matching keywords against whatever
-:func:`matcher.taxonomy.load_taxonomy` returns.
+slug: category/type affinities, grade levels and delivery come from matching
+keywords against whatever :func:`matcher.taxonomy.load_taxonomy` returns (a
+category no rule names fits every grade and is delivered in person).
 """
 from __future__ import annotations
 
@@ -1164,17 +1182,18 @@ def _phrase_pos(world: _World, cats: np.ndarray, grade: np.ndarray, mode: np.nda
     return start + off
 
 
-def _choose_fitting(rng: np.random.Generator, fits: np.ndarray, p_use: float = 1.0) -> np.ndarray:
-    """Random template index per row among those that fit it (``fits``: rows x templates), or
-    -1 (no sentence) when none fits or with probability 1 - p_use."""
-    if fits.shape[1] == 0:
-        return np.full(len(fits), -1)
-    cum = np.cumsum(fits, axis=1)
-    k = (rng.random(len(fits)) * cum[:, -1]).astype(np.int64)
-    which = np.argmax(cum > k[:, None], axis=1)
-    which[cum[:, -1] == 0] = -1
+def _choose_fitting(rng: np.random.Generator, table: np.ndarray, code: np.ndarray,
+                    p_use: float = 1.0) -> np.ndarray:
+    """Random template index per row among those that fit its pattern (``table[code[i]]``:
+    which templates fit rows of that pattern), or -1 (no sentence) when none fits or with
+    probability 1 - p_use."""
+    count = table.sum(axis=1)
+    # Fitting template indices of each pattern, left-aligned.
+    order = np.argsort(~table, axis=1, kind="stable")
+    k = (rng.random(len(code)) * count[code]).astype(np.int64)
+    which = np.where(count[code] > 0, order[code, np.minimum(k, table.shape[1] - 1)], -1)
     if p_use < 1.0:
-        which[rng.random(len(fits)) >= p_use] = -1
+        which[rng.random(len(code)) >= p_use] = -1
     return which
 
 
@@ -1421,9 +1440,10 @@ def _school_text(world: _World, rng: np.random.Generator, cats: np.ndarray, lo: 
         text = text + _render(_NEED_SECONDARY, which, {"p": text_[need[j]], "P": cap[need[j]]})
     text = text + np.where(ctx_last, ctx, "")
     # "We can host sessions" only where the dominant need is something run in sessions.
-    fits = np.ones((n, len(_NEED_CLOSING)), dtype=bool)
-    fits[:, _NEED_CLOSING.index(_HOST_SESSIONS)] = world.session[np.maximum(cats[:, 0], 0)]
-    text = text + _render(_NEED_CLOSING, _choose_fitting(rng, fits, 0.3), slots)
+    table = np.ones((2, len(_NEED_CLOSING)), dtype=bool)  # rows: need is not / is sessions
+    table[0, _NEED_CLOSING.index(_HOST_SESSIONS)] = False
+    session = world.session[np.maximum(cats[:, 0], 0)].astype(np.int64)
+    text = text + _render(_NEED_CLOSING, _choose_fitting(rng, table, session, 0.3), slots)
     return _finish_text(rng, text)
 
 
@@ -1554,15 +1574,25 @@ def _partner_names(world: _World, rng: np.random.Generator, ptype: np.ndarray,
     return np.array([s[:-1] for s in _render(templates, which, slots)], dtype=object)
 
 
-def _fitting(templates: tuple[tuple[str, str], ...], session: np.ndarray, remote: np.ndarray,
-             remote_ok: np.ndarray) -> np.ndarray:
-    """Which templates (columns) fit each row, by the templates' delivery flags."""
-    fits = np.ones((len(session), len(templates)), dtype=bool)
+def _fitting(templates: tuple[tuple[str, str], ...]) -> np.ndarray:
+    """Which templates (columns) fit each delivery pattern (rows, see :func:`_pattern`), by the
+    templates' flags; patterns that must say "online" take only templates flagged so."""
+    code = np.arange(16)
+    session, remote, remote_ok, say_online = ((code >> bit) & 1 == 1 for bit in range(4))
+    table = np.ones((16, len(templates)), dtype=bool)
     for t, (_, flags) in enumerate(templates):
         for flag in flags.split():
-            fits[:, t] &= {"session": session, "goods": ~session, "local": ~remote,
-                           "online": remote, "hybrid": ~remote & remote_ok}[flag]
-    return fits
+            table[:, t] &= {"session": session, "goods": ~session, "local": ~remote,
+                            "online": remote, "hybrid": ~remote & remote_ok}[flag]
+        table[say_online, t] &= "online" in flags.split()
+    return table
+
+
+def _pattern(session: np.ndarray, remote: np.ndarray, remote_ok: np.ndarray,
+             say_online: np.ndarray | bool = False) -> np.ndarray:
+    """Delivery pattern of each row, a row index of :func:`_fitting`'s tables."""
+    return (session.astype(np.int64) + 2 * remote + 4 * remote_ok
+            + 8 * np.asarray(say_online, dtype=np.int64))
 
 
 def _partner_text(world: _World, rng: np.random.Generator, cats: np.ndarray, ptype: np.ndarray,
@@ -1596,7 +1626,7 @@ def _partner_text(world: _World, rng: np.random.Generator, cats: np.ndarray, pty
 
     def pick(templates: tuple[tuple[str, str], ...], p_use: float = 1.0,
              sess: np.ndarray = session, ok: np.ndarray = remote_ok) -> np.ndarray:
-        return _choose_fitting(rng, _fitting(templates, sess, remote, ok), p_use)
+        return _choose_fitting(rng, _fitting(templates), _pattern(sess, remote, ok), p_use)
 
     ctx = _render(tuple(t for t, _ in _OFFER_CONTEXT), pick(_OFFER_CONTEXT, 0.6), slots)
     ctx_first = rng.random(n) < 0.5
@@ -1610,11 +1640,11 @@ def _partner_text(world: _World, rng: np.random.Generator, cats: np.ndarray, pty
                               {"p": text_[extra[j - 1]], "P": cap[extra[j - 1]]})
     text = text + np.where(ctx_first, "", ctx)
     # Remote partners usually say so in the closing line.
-    fits = _fitting(_OFFER_CLOSING, session, remote, remote_ok)
     says_online = remote & (rng.random(n) < 0.6)
-    fits[says_online] &= np.array(["online" in f for _, f in _OFFER_CLOSING])
-    closing = _choose_fitting(rng, fits, 0.3)
-    closing[says_online] = _choose_fitting(rng, fits[says_online])
+    closing = _choose_fitting(rng, _fitting(_OFFER_CLOSING),
+                              _pattern(session, remote, remote_ok, says_online), 0.3)
+    closing[says_online] = _choose_fitting(rng, _fitting(_OFFER_CLOSING),
+                                           _pattern(session, remote, remote_ok, True)[says_online])
     text = text + _render(tuple(t for t, _ in _OFFER_CLOSING), closing, slots)
     return _finish_text(rng, text)
 
