@@ -9,16 +9,33 @@ district coordinator would collect, and to hide a known signal:
   at real school locations) and write their needs as free text built from
   the taxonomy's phrases; only ~30 % also tag categories, so most rows rely
   on text tagging, as real data would.
+* Needs fit the school's grades: every category carries the grade levels it
+  makes sense for (:data:`CATEGORY_GRADE_RULES`, e.g. college access 9-12,
+  kindergarten readiness PK-2, see :func:`category_grades`), a school draws a
+  need in proportion to the share of its grades the category fits, and each
+  need is worded with a phrase that fits one of those grades
+  (:data:`PHRASE_GRADE_RULES`: no "phonics" for a high school).
 * Partners cluster around the same places, offer 1-4 categories that fit
   their type (a clinic offers health, a library literacy ...) and describe
-  them in free text from the partner's side.
+  them in free text from the partner's side. Their grade band fits their main
+  offering (a college-access nonprofit serves high schools) and their other
+  offerings fit the band.
+* About 10 % of partners are remote (:data:`REMOTE_SHARE`); they offer only
+  what can be delivered remotely (:func:`remote_categories`: tutoring,
+  mentoring, funding, teacher PD, digital access, college advising ...; never
+  field trips, food, facilities, donated things, on-site health or sports)
+  and have a headquarters downtown in a large city. Only remote partners say
+  their sessions run online; in-person partners may say "on campus or online"
+  only of an offering that could be remote. About 12 % leave the radius blank
+  (:data:`BLANK_RADIUS_SHARE`).
 * Partnerships are drawn from a hidden utility (:data:`HIDDEN_UTILITY`):
-  each school takes its highest-utility *feasible* partners (grade bands
-  overlap, the school is within the partner's service radius unless the
-  partner is remote or has no radius limit, capacity above 0), with Gumbel
+  each school takes its highest-utility *feasible* partners, with Gumbel
   noise on the utility, and a partnership works out (``outcome`` 1) with a
   probability that rises with utility. Evaluation and tuning should recover
-  this ordering of factors.
+  this ordering of factors. Feasible is what the model allows: grade bands
+  overlap, capacity is above 0, and the school is within the partner's
+  reach - anywhere for a remote partner, else within ``service_radius_km``,
+  else (blank) within :data:`~matcher.config.DEFAULT_SERVICE_RADIUS_KM`.
 
   Up to :data:`EXACT_MAX_PAIRS` school-partner pairs (2,000 x 10,000), every
   school chooses among *all* its feasible partners, so the only geography in
@@ -26,17 +43,18 @@ district coordinator would collect, and to hide a known signal:
   use an approximation, because scoring every pair would cost
   ``n_schools * n_partners`` (10^12 for a million of each): a school then
   chooses among ~128 sampled candidates - partners near it, partners in the
-  rest of its metro, and remote partners - but never a far-away partner that
-  merely has no radius limit. That adds a geography effect the hidden
-  utility does not have (chosen partners are closer, and category matches
-  rarer, than the utility alone implies), so tune or evaluate weights on
-  data within the exact size when the ordering of factors matters.
+  rest of its metro (about 50 km around), and remote partners. An in-person
+  partner that could reach farther (up to 80 km) is then never a candidate,
+  which adds a small geography effect the hidden utility does not have, so
+  tune or evaluate weights on data within the exact size when the ordering of
+  factors matters.
 
 Everything is vectorised (text is assembled from pre-built pieces with numpy
 object-array concatenation) and seeded, so the same seed gives byte-identical
 CSVs, and a million rows take seconds. Nothing here hard-codes a taxonomy
-slug: category/type affinities come from matching keywords against whatever
-:func:`matcher.taxonomy.load_taxonomy` returns.
+slug: category/type affinities, grade levels and delivery come from matching
+keywords against whatever :func:`matcher.taxonomy.load_taxonomy` returns (a
+category no rule names fits every grade and is delivered in person).
 """
 from __future__ import annotations
 
@@ -50,7 +68,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from matcher.config import GRADE_LEVELS, MAX_REPORTED_PROBLEMS
+from matcher.config import DEFAULT_SERVICE_RADIUS_KM, GRADE_LEVELS, MAX_REPORTED_PROBLEMS
 from matcher.errors import DataError
 from matcher.taxonomy import Category, PartnerType, Taxonomy, load_taxonomy
 
@@ -60,6 +78,8 @@ __all__ = [
     "SCHOOL_COLUMNS",
     "PARTNER_COLUMNS",
     "PARTNERSHIP_COLUMNS",
+    "category_grades",
+    "remote_categories",
     "generate",
     "write_dataset",
 ]
@@ -208,14 +228,133 @@ _LEVEL_SUFFIXES: tuple[tuple[str, ...], ...] = (
 # (median enrollment, log-sd) per level
 _LEVEL_ENROLLMENT = ((500, 0.35), (750, 0.35), (1400, 0.45), (650, 0.40), (500, 0.50), (600, 0.50))
 
-# Partner grade bands: often wide, sometimes narrow.
+# Partner grade bands: often wide, sometimes narrow (the main offering narrows them further).
 _PARTNER_GRADES: tuple[tuple[str, float], ...] = (
     ("K-12", 0.30), ("PK-12", 0.10), ("9-12", 0.13), ("6-12", 0.10), ("K-5", 0.08),
     ("K-8", 0.07), ("PK-5", 0.05), ("6-8", 0.05), ("3-8", 0.03), ("K-2", 0.03),
-    ("11-12", 0.02), ("PK-2", 0.02), ("3-5", 0.02),
+    ("11-12", 0.02), ("PK-2", 0.02), ("3-5", 0.02), ("PK-K", 0.01),
 )
 _RADII_KM = (5, 10, 15, 20, 25, 30, 40, 50, 60, 75, 80)
 _RADII_P = (0.05, 0.14, 0.14, 0.16, 0.14, 0.12, 0.08, 0.07, 0.04, 0.03, 0.03)
+#: Share of partners that leave ``service_radius_km`` blank (in person, they then serve within
+#: :data:`~matcher.config.DEFAULT_SERVICE_RADIUS_KM`).
+BLANK_RADIUS_SHARE = 0.12
+#: Share of partners that are remote (fewer when the taxonomy has few remote-capable categories).
+REMOTE_SHARE = 0.10
+_MAX_REMOTE = 0.2  # ... and at most this share of any one partner type
+
+# ---------------------------------------------------------------------------
+# What fits whom: grades and delivery of each category (keyword rules, so any taxonomy works)
+# ---------------------------------------------------------------------------
+
+#: Grade levels a category makes sense for, found by keywords in its name (slug, label, short
+#: name; first rule wins); any other category fits every grade (PK-12). A school draws a need,
+#: and a partner an offering, only where the category's grades overlap its own.
+CATEGORY_GRADE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("PK-2", ("early childhood", "kindergarten", "preschool", "pre-k")),
+    ("9-12", ("college", "dual enrollment", "postsecondary")),
+    ("9-12", ("internship", "work-based", "work based", "apprentice", "cte", "vocational")),
+    ("6-12", ("career",)),
+    ("6-12", ("entrepreneur",)),
+    ("5-12", ("substance", "drug", "vaping", "alcohol")),
+    ("4-12", ("financial", "money")),
+    ("3-12", ("civic",)),
+)
+
+#: Phrases that fit fewer grades than their category, by whole words in the phrase (a trailing
+#: ``*`` matches any ending; first rule wins): "phonics" is for young readers, "calculus" for
+#: high school. A phrase keeps within its category's grades too. Needs and offerings are worded
+#: with phrases that fit a grade the school or partner serves.
+PHRASE_GRADE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("PK-2", ("phonics", "phonemic", "phonological", "letter sounds", "alphabet", "sight words",
+              "decodable*", "storytime", "story time", "emergent literacy", "early literacy",
+              "early reader", "beginning readers", "imagination library", "reach out and read",
+              "counting", "count", "skip counting", "number recognition", "early numeracy",
+              "early math", "addition and subtraction", "scratch jr", "playgroup*", "play groups",
+              "mommy and me", "creative movement")),
+    ("PK-5", ("elementary", "read aloud", "read-aloud", "reading aloud", "reading buddy",
+              "reading buddies", "third grade reading", "3rd grade reading", "math facts",
+              "math fact fluency", "multiplication*", "place value", "manipulative*",
+              "base ten blocks", "crayons", "glue sticks", "cub scouts", "lunch buddy",
+              "lunch buddies", "bigs and littles", "safety patrol", "calm corner",
+              "calming corner", "book vending machine", "handwriting", "lemonade day",
+              "ja biztown", "needs and wants", "needs versus wants", "kids yoga", "play therapy",
+              "puppet*", "stranger danger", "body safety")),
+    ("K-8", ("recess*", "field day", "lego*", "first lego league", "fll", "vex iq", "scratch*",
+             "zones of regulation", "second step", "learning to ride", "learn to ride",
+             "girls on the run", "spelling bee", "summer slide", "fractions", "long division")),
+    ("6-8", ("middle school", "amc 8", "mathcounts", "pre-algebra", "algebra readiness",
+             "builders club")),
+    ("9-12", ("high school math", "high school internship", "alternative high school",
+              "recovery high school", "calculus", "precalculus", "pre-calculus", "trigonometry",
+              "algebra 2", "algebra ii", "ap", "ib", "sat", "act prep", "psat", "regents prep",
+              "credit recovery", "course recovery", "gpa", "grade point average", "graduation*",
+              "grad night", "dropout*", "drop out", "dropping out", "on-track",
+              "on track to graduate", "ninth grade*", "9th grade*", "freshman*", "over-age*",
+              "opportunity youth", "disconnected youth", "out-of-school youth",
+              "alternative school", "alternative education", "prom", "drinking and driving",
+              "drunk driving", "impaired driving", "underage drinking", "driver's education",
+              "drivers ed", "driver's license", "teen pregnancy*", "pregnant and parenting teens",
+              "teen parents", "sex ed", "sex education", "sexual health", "reproductive health",
+              "hiv prevention", "sti prevention", "dating violence", "consent education",
+              "student loans", "tuition", "jrotc", "rotc", "cadets", "honor society", "key club",
+              "first tech challenge", "boys state", "girls state", "voter registration",
+              "register to vote", "pre-registration", "student poll workers", "senior capstone",
+              "capstone project", "moot court", "job interview", "paycheck", "first paycheck",
+              "filing taxes", "credit card*", "credit score*", "credit report", "building credit",
+              "credit building", "investing for teens", "money management for teens",
+              "retirement savings", "supported employment", "job coach", "transition services",
+              "transition planning", "post-secondary transition",
+              "pre-employment transition services", "pre-ets", "vocational rehabilitation",
+              "independent living skills")),
+    ("4-12", ("puberty*", "menstrual*", "period products", "period poverty", "pads and tampons")),
+    ("6-12", ("teen", "teens", "algebra", "algebra 1", "algebra i", "geometry", "statistics class",
+              "chemistry", "physics", "biotechnology", "genetics", "forensic*", "anatomy",
+              "physiology", "neuroscience", "cybersecurity", "cyber security", "cyberpatriot",
+              "ethical hacking", "capture the flag", "machine learning", "data science",
+              "cloud computing", "computer engineering", "software engineering", "hackathon*",
+              "dating", "sexual harassment", "hazing", "gang*", "human trafficking",
+              "credible messengers", "violence interrupters", "violence interruption", "title ix*",
+              "trafficking prevention", "juvenile*", "probation", "reentry", "re-entry",
+              "diversion", "school-to-prison pipeline", "lgbtq*", "gender and sexuality alliance",
+              "suicid*", "self-harm", "self harm", "eating disorder*", "opioid*", "fentanyl*",
+              "overdose*", "narcan", "naloxone", "marijuana", "cannabis*", "thc*", "gambling*",
+              "adderall misuse", "drug testing", "mock trial*", "youth court", "teen court",
+              "model un", "model united nations", "debate*", "speech and debate", "journalism",
+              "student newspaper", "school newspaper", "literary magazine", "essay*",
+              "stagecraft", "technical theater", "tech theater", "lighting design", "sound design",
+              "stage management", "photoshop", "adobe creative suite", "job shadow*",
+              "stock market*", "investing basics", "interest rates", "compound interest",
+              "sports physical*", "athletic trainer", "student-athletes", "student athletes",
+              "varsity", "cheerleading", "yearbook", "youth and government", "junior state")),
+)
+
+#: Offerings that can really be delivered remotely (sessions by video, money, software, advice),
+#: by keywords in the category's name; categories that also match :data:`IN_PERSON_WORDS`, and
+#: every other category, are in-person only. Only partners whose every offering can be delivered
+#: remotely are ``remote``, and only their texts say "online".
+REMOTE_WORDS: tuple[str, ...] = (
+    "mentor", "tutor", "math", "computer", "coding", "college", "career", "teacher",
+    "professional development", "fund", "grant", "digital", "software", "mental", "counsel",
+    "research", "evaluation", "financial", "family", "english", "language",
+)
+#: Physical things, places and hands-on services: never delivered remotely (wins over REMOTE_WORDS).
+IN_PERSON_WORDS: tuple[str, ...] = (
+    "equipment", "suppl", "food", "nutrition", "facilit", "sport", "field trip", "physical",
+    "basic need", "cloth", "transport", "housing",
+)
+#: Offerings that are things, money or places rather than sessions run by people ("sessions",
+#: "programs" and "volunteers" wording is not used for them).
+GOODS_WORDS: tuple[str, ...] = (
+    "fund", "grant", "equipment", "suppl", "donation", "food", "basic need", "housing",
+    "facilit", "space", "transport", "internet", "software",
+)
+#: Phrases a remote partner never uses: they say the offering happens on site.
+ON_SITE_PHRASE_WORDS: tuple[str, ...] = (
+    "in-school", "school-based", "site-based", "on-site", "community-based", "lunch*", "visit*",
+    "in-person", "hands-on", "van", "bus", "center", "centre", "room", "lab",
+    "drop-in", "campus", "walk*", "tour*", "supplies", "kits", "books", "device*", "hotspot*",
+)
 
 
 @dataclass(frozen=True)
@@ -378,55 +517,69 @@ _NEED_CONTEXT = (
     "We serve {n} {lvl} students in {city}.",
     "Enrollment has grown every year since we opened.",
 )
+_HOST_SESSIONS = "We can host sessions after school."
 _NEED_CLOSING = (
     "Thank you!",
     "Please reach out to our front office.",
     "Any help is appreciated.",
-    "We can host sessions after school.",
+    _HOST_SESSIONS,
     "Contact our principal to learn more.",
     "We are flexible on scheduling.",
 )
-_OFFER_MAIN = (
-    "We offer {p} for {g} students.",
-    "Volunteers provide {p} at schools and community sites.",
-    "Our team runs {p} programs year-round.",
-    "We provide {p} and {q}.",
-    "{P} is at the heart of what we do.",
-    "Our staff delivers {p} on campus or online.",
-    "Free {p} for schools in {city}.",
-    "We specialize in {p}.",
-    "Programs include {p} and {q}.",
-    "We partner with schools on {p}.",
-    "Offering {p} to students and families.",
-    "Services: {p}, {q}.",
-    "We bring {p} to {g} classrooms.",
-    "Trained volunteers help with {p}.",
+# Partner sentences carry delivery flags, so the wording fits the offering and the partner:
+#   session - only for offerings run as sessions by people (not things, money or places)
+#   goods   - only for things, money or places
+#   local   - says it happens on site: never for remote partners
+#   online  - says it happens online or anywhere: remote partners only
+#   hybrid  - "on campus or online": in-person partners whose offering could also be remote
+_OFFER_MAIN: tuple[tuple[str, str], ...] = (
+    ("We offer {p} for {g} students.", ""),
+    ("Volunteers provide {p} at schools and community sites.", "session local"),
+    ("Our team runs {p} programs year-round.", "session"),
+    ("We provide {p} and {q}.", ""),
+    ("{P} is at the heart of what we do.", ""),
+    ("Our staff delivers {p} on campus or online.", "session hybrid"),
+    ("Free {p} for schools in {city}.", "local"),
+    ("We specialize in {p}.", ""),
+    ("Programs include {p} and {q}.", "session"),
+    ("We partner with schools on {p}.", ""),
+    ("Offering {p} to students and families.", ""),
+    ("Services: {p}, {q}.", ""),
+    ("We bring {p} to {g} classrooms.", "local"),
+    ("Trained volunteers help with {p}.", "session"),
+    ("We deliver {p} by video to {g} students anywhere.", "session online"),
+    ("We run {p} online for schools across the country.", "session online"),
+    ("Schools anywhere can apply to us for {p}.", "goods online"),
 )
-_OFFER_SECONDARY = (
-    "We also offer {p}.",
-    "Additional services: {p}.",
-    "We can also help with {p}.",
-    "Our volunteers also support {p}.",
-    "Ask us about {p}.",
-    "{P} is available on request.",
-    "Some sites also provide {p}.",
+_OFFER_SECONDARY: tuple[tuple[str, str], ...] = (
+    ("We also offer {p}.", ""),
+    ("Additional services: {p}.", ""),
+    ("We can also help with {p}.", ""),
+    ("Our volunteers also support {p}.", "session"),
+    ("Ask us about {p}.", ""),
+    ("{P} is available on request.", ""),
+    ("Some sites also provide {p}.", "local"),
+    ("{P} is also available online.", "session online"),
 )
-_OFFER_CONTEXT = (
-    "{name} has served {city} since {year}.",
-    "Our mission is to help every child thrive.",
-    "We are a {label} based in {city}.",
-    "Founded in {year}, we work with local schools and families.",
-    "We believe strong communities build strong schools.",
-    "Our staff and volunteers reflect the communities we serve.",
-    "We serve students in grades {g}.",
-    "We have worked with schools across {city} for years.",
+_OFFER_CONTEXT: tuple[tuple[str, str], ...] = (
+    ("{name} has served {city} since {year}.", "local"),
+    ("Our mission is to help every child thrive.", ""),
+    ("We are a {label} based in {city}.", ""),
+    ("Founded in {year}, we work with local schools and families.", "local"),
+    ("We believe strong communities build strong schools.", ""),
+    ("Our staff and volunteers reflect the communities we serve.", ""),
+    ("We serve students in grades {g}.", ""),
+    ("We have worked with schools across {city} for years.", "local"),
+    ("Based in {city}, we work with schools across the country.", "online"),
+    ("Founded in {year}, we serve schools nationwide.", "online"),
 )
-_OFFER_CLOSING = (
-    "Contact us to schedule a visit.",
-    "Email us to get started.",
-    "Space is limited.",
-    "Sessions are available online.",
-    "We welcome new school partners.",
+_OFFER_CLOSING: tuple[tuple[str, str], ...] = (
+    ("Contact us to schedule a visit.", "local"),
+    ("Email us to get started.", ""),
+    ("Space is limited.", "session"),
+    ("Sessions are available online.", "session online"),
+    ("We welcome new school partners.", ""),
+    ("We work with schools anywhere in the country.", "online"),
 )
 _SLOT = re.compile(r"\{(\w+)\}")
 
@@ -631,6 +784,83 @@ def _keyword_score(tax: Taxonomy, words: tuple[str, ...]) -> np.ndarray:
     return out
 
 
+def _word_regex(words: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern for whole words or phrases; a trailing ``*`` allows any ending."""
+    alts = [re.escape(w[:-1]) if w.endswith("*") else re.escape(w) + r"(?![a-z0-9])"
+            for w in words]
+    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(alts) + ")")
+
+
+def _category_bands(tax: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
+    """Lowest and highest grade (GRADE_LEVELS positions) each category makes sense for."""
+    lo = np.zeros(len(tax.categories), np.int8)
+    hi = np.full(len(tax.categories), len(GRADE_LEVELS) - 1, np.int8)
+    assigned = np.zeros(len(tax.categories), dtype=bool)
+    for band, words in CATEGORY_GRADE_RULES:
+        hit = _keyword_mask(tax, words) & ~assigned
+        lo[hit], hi[hit] = _parse_band(band)
+        assigned |= hit
+    return lo, hi
+
+
+def _remote_mask(tax: Taxonomy) -> np.ndarray:
+    """Boolean per category: can it be delivered remotely."""
+    return _keyword_mask(tax, REMOTE_WORDS) & ~_keyword_mask(tax, IN_PERSON_WORDS)
+
+
+def category_grades(taxonomy: Taxonomy | None = None) -> dict[str, str]:
+    """Grade levels each category makes sense for, as the generator uses them.
+
+    Found by :data:`CATEGORY_GRADE_RULES` (keywords in a category's name), so
+    any taxonomy works; a category no rule names fits every grade (``PK-12``).
+
+    Parameters
+    ----------
+    taxonomy : Taxonomy, optional
+        Default :func:`~matcher.taxonomy.load_taxonomy`.
+
+    Returns
+    -------
+    dict of str to str
+        Category slug -> grade band (``"9-12"``), in taxonomy order.
+
+    Examples
+    --------
+    >>> bands = category_grades()
+    >>> bands["college_access"], bands["early_childhood"], bands["tutoring"]
+    ('9-12', 'PK-2', 'PK-12')
+    """
+    tax = taxonomy if taxonomy is not None else load_taxonomy()
+    lo, hi = _category_bands(tax)
+    return dict(zip(tax.category_slugs, _band_text(lo, hi)))
+
+
+def remote_categories(taxonomy: Taxonomy | None = None) -> tuple[str, ...]:
+    """Categories that can be delivered remotely; all others are in-person only.
+
+    Found by :data:`REMOTE_WORDS` and :data:`IN_PERSON_WORDS` (keywords in a
+    category's name). Generated remote partners offer only these categories.
+
+    Parameters
+    ----------
+    taxonomy : Taxonomy, optional
+        Default :func:`~matcher.taxonomy.load_taxonomy`.
+
+    Returns
+    -------
+    tuple of str
+        Category slugs, in taxonomy order.
+
+    Examples
+    --------
+    >>> remote = remote_categories()
+    >>> "tutoring" in remote, "funding" in remote, "field_trips" in remote
+    (True, True, False)
+    """
+    tax = taxonomy if taxonomy is not None else load_taxonomy()
+    return tuple(s for s, ok in zip(tax.category_slugs, _remote_mask(tax)) if ok)
+
+
 def _profile_for(ptype: PartnerType) -> _Profile:
     """The profile of a partner type: by slug and label, else by aliases, else the fallback."""
     for texts in ((ptype.slug.replace("_", " "), ptype.label), ptype.aliases):
@@ -652,10 +882,18 @@ class _World:
     type_weight: np.ndarray            # (T,) how common each partner type is
     type_cat: np.ndarray               # (T, K) category distribution of each type's offers
     cat_type_cdf: np.ndarray           # (K, T) cumulative P(type | need), for preferred types
-    phrases: np.ndarray                # all phrases, object array
-    phrases_cap: np.ndarray            # same, first letter upper-cased
-    phrase_start: np.ndarray           # (K,) offset of each category's phrases
-    phrase_count: np.ndarray           # (K,)
+    cat_lo: np.ndarray                 # (K,) lowest grade a category fits (GRADE_LEVELS position)
+    cat_hi: np.ndarray                 # (K,) highest grade
+    remote_ok: np.ndarray              # (K,) can be delivered remotely
+    session: np.ndarray                # (K,) delivered as sessions by people (not things/places)
+    p_remote: np.ndarray               # (T,) chance that a partner of each type is remote
+    type_cat_remote: np.ndarray        # (T, K) offers of remote partners (remote-capable only)
+    # Phrases by (delivery mode, grade, category): mode 0 = anyone, 1 = remote partners (no
+    # on-site phrases); a row's phrase fits a grade it serves.
+    text: np.ndarray                   # phrase per table position, object array
+    text_cap: np.ndarray               # same, first letter upper-cased
+    text_start: np.ndarray             # (2, G, K) first table position of each list
+    text_count: np.ndarray             # (2, G, K) list lengths (>= 1)
     slug: np.ndarray                   # (K+1,) slugs, "" at index K (= no category)
     slug_sep: np.ndarray               # (K+1,) ";slug", "" at index K
     level_boost: np.ndarray            # (levels, K) multiplicative boost
@@ -687,10 +925,20 @@ class _World:
         cat_type_cdf = np.cumsum(p_type_given_cat, axis=1)
         cat_type_cdf[:, -1] = 1.0
 
-        lists = [c.phrases if c.phrases else (c.short.lower(),) for c in tax.categories]
-        phrases = np.array([p for ps in lists for p in ps], dtype=object)
-        counts = np.array([len(ps) for ps in lists])
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        cat_lo, cat_hi = _category_bands(tax)
+        remote_ok = _remote_mask(tax)
+        # Remote partners offer only remote-capable categories; types that mostly offer those
+        # (funders, tutoring nonprofits) are more often remote than parks departments.
+        type_cat_remote = type_cat * remote_ok
+        mass = type_cat_remote.sum(axis=1)
+        type_cat_remote /= np.where(mass > 0, mass, 1.0)[:, None]
+        p_remote = mass ** 2
+        for _ in range(20):  # scale to REMOTE_SHARE overall, no type above _MAX_REMOTE
+            mean = float(type_weight @ p_remote)
+            if mean <= 0:
+                break
+            p_remote = np.minimum(p_remote * (REMOTE_SHARE / mean), _MAX_REMOTE)
+        text, text_start, text_count = _phrase_tables(tax, cat_lo, cat_hi)
         slugs = [c.slug for c in tax.categories]
         # "Financial literacy" is not an early-reading need, whatever the word "literacy" says.
         money = _keyword_mask(tax, ("financial", "money"))
@@ -700,13 +948,45 @@ class _World:
         return cls(
             tax=tax, n_cat=K, popularity=popularity, type_profiles=tuple(profiles),
             type_weight=type_weight, type_cat=type_cat, cat_type_cdf=cat_type_cdf,
-            phrases=phrases,
-            phrases_cap=np.array([p[:1].upper() + p[1:] for p in phrases], dtype=object),
-            phrase_start=starts, phrase_count=counts,
+            cat_lo=cat_lo, cat_hi=cat_hi, remote_ok=remote_ok,
+            session=~_keyword_mask(tax, GOODS_WORDS), p_remote=p_remote,
+            type_cat_remote=type_cat_remote, text=text,
+            text_cap=np.array([p[:1].upper() + p[1:] for p in text], dtype=object),
+            text_start=text_start, text_count=text_count,
             slug=np.array(slugs + [""], dtype=object),
             slug_sep=np.array([";" + s for s in slugs] + [""], dtype=object),
             level_boost=level_boost, poverty_boost=poverty_boost,
         )
+
+
+def _phrase_tables(tax: Taxonomy, cat_lo: np.ndarray,
+                   cat_hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Phrase lists per (delivery mode, grade, category), flattened: (text, start, count)."""
+    G, K = len(GRADE_LEVELS), len(tax.categories)
+    rules = [(_parse_band(band), _word_regex(words)) for band, words in PHRASE_GRADE_RULES]
+    on_site = _word_regex(ON_SITE_PHRASE_WORDS)
+    text: list[str] = []
+    start = np.zeros((2, G, K), np.int64)
+    count = np.zeros((2, G, K), np.int64)
+    for c, cat in enumerate(tax.categories):
+        phrases = list(cat.phrases) if cat.phrases else [cat.short.lower()]
+        lo = np.full(len(phrases), cat_lo[c])
+        hi = np.full(len(phrases), cat_hi[c])
+        for i, ph in enumerate(phrases):
+            band = next((b for b, rx in rules if rx.search(ph)), None)
+            # A phrase keeps within its category's grades (unless that leaves no grade at all).
+            if band is not None and max(band[0], cat_lo[c]) <= min(band[1], cat_hi[c]):
+                lo[i], hi[i] = max(band[0], cat_lo[c]), min(band[1], cat_hi[c])
+        local = np.array([bool(on_site.search(ph)) for ph in phrases])
+        for mode, allowed in enumerate((np.ones(len(phrases), dtype=bool), ~local)):
+            if not allowed.any():
+                allowed = np.ones(len(phrases), dtype=bool)
+            for g in range(G):
+                fits = allowed & (lo <= g) & (g <= hi)
+                pick = np.flatnonzero(fits if fits.any() else allowed)
+                start[mode, g, c], count[mode, g, c] = len(text), len(pick)
+                text.extend(phrases[i] for i in pick)
+    return np.array(text, dtype=object), start, count
 
 
 # ---------------------------------------------------------------------------
@@ -876,19 +1156,48 @@ def _choose(rng: np.random.Generator, n_templates: int, n: int, p_use: float = 1
     return which
 
 
-def _phrase_idx(world: _World, cats: np.ndarray, rng: np.random.Generator,
-                avoid: np.ndarray | None = None) -> np.ndarray:
-    """Random phrase index of each row's category (cats >= 0); differs from ``avoid`` when possible."""
+def _row_grade(world: _World, rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray,
+               cats: np.ndarray) -> np.ndarray:
+    """A random grade each row serves that its category fits (any of the row's if none does)."""
     c = np.maximum(cats, 0)
-    count = world.phrase_count[c]
+    a = np.maximum(lo, world.cat_lo[c]).astype(np.int64)
+    b = np.minimum(hi, world.cat_hi[c]).astype(np.int64)
+    none = (a > b) | (cats < 0)
+    a = np.where(none, lo, a)
+    b = np.where(none, hi, b)
+    return a + (rng.random(len(c)) * (b - a + 1)).astype(np.int64)
+
+
+def _phrase_pos(world: _World, cats: np.ndarray, grade: np.ndarray, mode: np.ndarray | int,
+                rng: np.random.Generator, avoid: np.ndarray | None = None) -> np.ndarray:
+    """Random phrase (position in ``world.text``) of each row's category (cats >= 0) fitting the
+    row's grade and delivery mode; differs from ``avoid`` (same grade, mode) when possible."""
+    c = np.maximum(cats, 0)
+    start = world.text_start[mode, grade, c]
+    count = world.text_count[mode, grade, c]
     if avoid is None:
         off = (rng.random(len(c)) * count).astype(np.int64)
     else:
         # Step 1..count-1 past the avoided phrase, so two phrases of one category differ.
-        prev = avoid - world.phrase_start[c]
+        prev = avoid - start
         step = 1 + (rng.random(len(c)) * np.maximum(count - 1, 1)).astype(np.int64)
         off = np.where(count > 1, (prev + step) % count, 0)
-    return world.phrase_start[c] + off
+    return start + off
+
+
+def _choose_fitting(rng: np.random.Generator, table: np.ndarray, code: np.ndarray,
+                    p_use: float = 1.0) -> np.ndarray:
+    """Random template index per row among those that fit its pattern (``table[code[i]]``:
+    which templates fit rows of that pattern), or -1 (no sentence) when none fits or with
+    probability 1 - p_use."""
+    count = table.sum(axis=1)
+    # Fitting template indices of each pattern, left-aligned.
+    order = np.argsort(~table, axis=1, kind="stable")
+    k = (rng.random(len(code)) * count[code]).astype(np.int64)
+    which = np.where(count[code] > 0, order[code, np.minimum(k, table.shape[1] - 1)], -1)
+    if p_use < 1.0:
+        which[rng.random(len(code)) >= p_use] = -1
+    return which
 
 
 def _finish_text(rng: np.random.Generator, text: np.ndarray) -> np.ndarray:
@@ -952,6 +1261,20 @@ def _locations(rng: np.random.Generator, n: int, roster: _Roster | None, sigma_k
     a = rng.integers(0, len(roster.lat), n)
     lat, lon = _scatter(rng, roster.lat[a], roster.lon[a], np.full(n, sigma_km), 40.0)
     return lat, lon, roster.city[a]
+
+
+def _headquarters(rng: np.random.Generator, n: int,
+                  roster: _Roster | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lat, lon, city) of remote partners' offices: downtown in a big metro, or a roster city."""
+    if roster is not None:
+        return _locations(rng, n, roster, 3.0, 0)
+    # National organisations sit in large cities, whether or not the sample's schools do.
+    w = np.array([m[3] for m in _METROS])
+    m = rng.choice(len(_METROS), size=n, p=w / w.sum())
+    lat0 = np.array([x[1] for x in _METROS])[m]
+    lon0 = np.array([x[2] for x in _METROS])[m]
+    lat, lon = _scatter(rng, lat0, lon0, np.full(n, 3.0), 12.0)
+    return lat, lon, np.array([x[0] for x in _METROS], dtype=object)[m]
 
 
 # ---------------------------------------------------------------------------
@@ -1020,17 +1343,25 @@ def _make_schools(n: int, world: _World, roster: _Roster | None, n_metros: int,
     frl_mean = rng.uniform(0.3, 0.7, n)  # neighbourhoods differ a lot
     frl = np.round(rng.beta(4 * frl_mean, 4 * (1 - frl_mean)) * 100, 1)
 
-    # Needs: a dominant one plus 0-2 more; common needs depend on level and poverty.
+    # Needs: a dominant one plus 0-2 more; common needs depend on level and poverty, and a
+    # need is drawn in proportion to the share of the school's grades its category fits.
     cats = np.full((n, 3), -1, dtype=np.int32)
     poor = frl >= 60
-    for lv in range(len(_LEVEL_WORDS)):
-        for is_poor in (False, True):
-            idx = np.flatnonzero((level == lv) & (poor == is_poor))
-            if idx.size == 0:
-                continue
-            p = world.popularity * world.level_boost[lv] * (1 + 2.0 * is_poor * world.poverty_boost)
-            p = p / p.sum()
-            cats[idx] = rng.choice(K, size=(idx.size, 3), p=p)
+    G = len(GRADE_LEVELS)
+    key = ((level.astype(np.int64) * G + lo) * G + hi) * 2 + poor
+    groups, inverse = np.unique(key, return_inverse=True)
+    inverse = inverse.ravel()
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(len(groups) + 1))
+    for g, k in enumerate(groups.tolist()):
+        idx = order[bounds[g]:bounds[g + 1]]
+        is_poor, g_hi, g_lo, lv = k % 2, k // 2 % G, k // 2 // G % G, k // 2 // G // G
+        fit = _grade_fit(world, g_lo, g_hi)
+        p = (world.popularity * world.level_boost[lv] * (1 + 2.0 * is_poor * world.poverty_boost)
+             * fit)
+        if p.sum() <= 0:  # no category fits these grades (an odd taxonomy): any will do
+            p = world.popularity.copy()
+        cats[idx] = rng.choice(K, size=(idx.size, 3), p=p / p.sum())
     n_needs = rng.choice(3, size=n, p=(0.35, 0.40, 0.25)) + 1
     cats[n_needs < 2, 1] = -1
     cats[n_needs < 3, 2] = -1
@@ -1044,7 +1375,7 @@ def _make_schools(n: int, world: _World, roster: _Roster | None, n_metros: int,
                             / np.maximum(n_extra, 1)[:, None], 0.0)
 
     grades = _band_text(lo, hi)
-    needs = _school_text(world, rng, cats, names, city, grades, level, enroll, frl)
+    needs = _school_text(world, rng, cats, lo, hi, names, city, grades, level, enroll, frl)
 
     slug_i = np.where(present, cats, K)
     tagged = world.slug[slug_i[:, 0]] + world.slug_sep[slug_i[:, 1]] + world.slug_sep[slug_i[:, 2]]
@@ -1076,18 +1407,27 @@ def _make_schools(n: int, world: _World, roster: _Roster | None, n_metros: int,
     return df, _Side(lat=lat, lon=lon, lo=lo, hi=hi, cats=cats, cat_w=cat_w)
 
 
-def _school_text(world: _World, rng: np.random.Generator, cats: np.ndarray, names: np.ndarray,
-                 city: np.ndarray, grades: np.ndarray, level: np.ndarray, enroll: np.ndarray,
-                 frl: np.ndarray) -> np.ndarray:
-    """Free-text needs: context, the dominant need (once or twice), other needs, a closing line."""
+def _school_text(world: _World, rng: np.random.Generator, cats: np.ndarray, lo: np.ndarray,
+                 hi: np.ndarray, names: np.ndarray, city: np.ndarray, grades: np.ndarray,
+                 level: np.ndarray, enroll: np.ndarray, frl: np.ndarray) -> np.ndarray:
+    """Free-text needs: context, the dominant need (once or twice), other needs, a closing line.
+    Each need is worded with a phrase that fits one of the school's grades."""
     n = len(cats)
-    main = _phrase_idx(world, cats[:, 0], rng)
-    other = _phrase_idx(world, cats[:, 0], rng, avoid=main)
+    g0 = _row_grade(world, rng, lo, hi, cats[:, 0])
+    main = _phrase_pos(world, cats[:, 0], g0, 0, rng)
+    other = _phrase_pos(world, cats[:, 0], g0, 0, rng, avoid=main)
+    grade = [g0] + [_row_grade(world, rng, lo, hi, cats[:, j]) for j in (1, 2)]
+    need = [None] + [_phrase_pos(world, cats[:, j], grade[j], 0, rng) for j in (1, 2)]
     # {q} is a second need when there is one (half the time), else another phrase of the first.
     sec = cats[:, 1] >= 0
-    q = np.where(sec & (rng.random(n) < 0.5), _phrase_idx(world, cats[:, 1], rng), other)
+    q_sec = sec & (rng.random(n) < 0.5)
+    q = np.where(q_sec, need[1], other)
+    # ... and then the sentence about the second need words it differently.
+    need[1] = np.where(q_sec, _phrase_pos(world, cats[:, 1], grade[1], 0, rng, avoid=need[1]),
+                       need[1])
+    text_, cap = world.text, world.text_cap
     slots = {
-        "p": world.phrases[main], "P": world.phrases_cap[main], "q": world.phrases[q],
+        "p": text_[main], "P": cap[main], "q": text_[q],
         "g": grades, "lvl": np.array(_LEVEL_WORDS, dtype=object)[level], "name": names,
         "city": city, "n": enroll.astype(str).astype(object),
         "frl": np.round(frl).astype(np.int64).astype(str).astype(object),
@@ -1096,17 +1436,24 @@ def _school_text(world: _World, rng: np.random.Generator, cats: np.ndarray, name
     ctx = _render(_NEED_CONTEXT, _choose(rng, len(_NEED_CONTEXT), n, 0.6), slots)
     ctx_last = rng.random(n) < 0.3
     text = np.where(ctx_last, "", ctx) + _render(_NEED_MAIN, _choose(rng, len(_NEED_MAIN), n), slots)
-    more = {"p": world.phrases[other], "P": world.phrases_cap[other], "q": world.phrases[other]}
+    more = {"p": text_[other], "P": cap[other], "q": text_[other]}
     text = text + _render(_NEED_MORE, _choose(rng, len(_NEED_MORE), n, 0.35), more)
     for j in (1, 2):
-        has = cats[:, j] >= 0
-        idx = _phrase_idx(world, cats[:, j], rng)
-        which = np.where(has, _choose(rng, len(_NEED_SECONDARY), n), -1)
-        text = text + _render(_NEED_SECONDARY, which,
-                              {"p": world.phrases[idx], "P": world.phrases_cap[idx]})
+        which = np.where(cats[:, j] >= 0, _choose(rng, len(_NEED_SECONDARY), n), -1)
+        text = text + _render(_NEED_SECONDARY, which, {"p": text_[need[j]], "P": cap[need[j]]})
     text = text + np.where(ctx_last, ctx, "")
-    text = text + _render(_NEED_CLOSING, _choose(rng, len(_NEED_CLOSING), n, 0.3), slots)
+    # "We can host sessions" only where the dominant need is something run in sessions.
+    table = np.ones((2, len(_NEED_CLOSING)), dtype=bool)  # rows: need is not / is sessions
+    table[0, _NEED_CLOSING.index(_HOST_SESSIONS)] = False
+    session = world.session[np.maximum(cats[:, 0], 0)].astype(np.int64)
+    text = text + _render(_NEED_CLOSING, _choose_fitting(rng, table, session, 0.3), slots)
     return _finish_text(rng, text)
+
+
+def _grade_fit(world: _World, lo: int, hi: int) -> np.ndarray:
+    """Per category: the share of grades lo..hi it fits (0 = none)."""
+    overlap = np.minimum(hi, world.cat_hi) - np.maximum(lo, world.cat_lo) + 1
+    return np.maximum(overlap, 0) / (hi - lo + 1)
 
 
 # ---------------------------------------------------------------------------
@@ -1123,17 +1470,45 @@ def _make_partners(n: int, world: _World, roster: _Roster | None, n_metros: int,
     ptype = rng.choice(T, size=n, p=world.type_weight)
     if n >= T:  # every type appears at least once
         ptype[rng.choice(n, size=T, replace=False)] = rng.permutation(T)
+    # Remote partners (more often of types whose offers can be delivered remotely) offer only
+    # what can be delivered remotely.
+    remote = rng.random(n) < world.p_remote[ptype]
 
-    # Offers: 1-4 categories, the first fitting the type, extras mostly so.
+    # The main offering fits the type; the grade band fits the main offering (a college-access
+    # nonprofit serves high schools); 0-3 extras fit the type (or general demand) and the band.
     n_offers = rng.choice(4, size=n, p=(0.30, 0.35, 0.20, 0.15)) + 1
-    cats = np.empty((n, 4), dtype=np.int32)
+    cats = np.full((n, 4), -1, dtype=np.int32)
+    lo = np.empty(n, np.int8)
+    hi = np.empty(n, np.int8)
+    bands = sorted({b for prof in world.type_profiles for b, _ in prof.grades}, key=_parse_band)
+    band_lo, band_hi = (np.array(x, np.int8) for x in zip(*(_parse_band(b) for b in bands)))
+    band_fit = np.stack([_grade_fit(world, int(a), int(b)) for a, b in zip(band_lo, band_hi)])
     for t in range(T):
-        idx = np.flatnonzero(ptype == t)
-        if idx.size:
-            cats[idx] = rng.choice(K, size=(idx.size, 4), p=world.type_cat[t])
-    mixed = rng.random((n, 4)) < 0.3  # some extras come from general demand
-    mixed[:, 0] = False
-    cats[mixed] = rng.choice(K, size=int(mixed.sum()), p=world.popularity)
+        w_band = np.zeros(len(bands))
+        for b, w in world.type_profiles[t].grades:
+            w_band[bands.index(b)] += w
+        for is_remote in (False, True):
+            idx = np.flatnonzero((ptype == t) & (remote == is_remote))
+            if idx.size == 0:
+                continue
+            offer_p = world.type_cat_remote[t] if is_remote else world.type_cat[t]
+            cats[idx, 0] = rng.choice(K, size=idx.size, p=offer_p)
+            # Narrow bands that fit the offering well win over wide ones that barely do.
+            w = w_band[:, None] * band_fit ** 2                      # (bands, K)
+            w[:, w.sum(axis=0) == 0] = w_band[:, None]
+            cdf = np.cumsum(w / w.sum(axis=0), axis=0)[:, cats[idx, 0]].T
+            pick = np.minimum((rng.random(idx.size)[:, None] > cdf).sum(axis=1), len(bands) - 1)
+            lo[idx], hi[idx] = band_lo[pick], band_hi[pick]
+            general = world.popularity * (world.remote_ok if is_remote else 1.0)
+            for b in np.unique(pick).tolist():
+                sub = idx[pick == b]
+                extra = np.empty((sub.size, 3), np.int32)
+                mixed = rng.random((sub.size, 3)) < 0.3  # some extras come from general demand
+                for pool, rows in ((offer_p, ~mixed), (general, mixed)):
+                    p = pool * band_fit[b]
+                    p = p if p.sum() > 0 else pool
+                    extra[rows] = rng.choice(K, size=int(rows.sum()), p=p / p.sum())
+                cats[sub, 1:] = extra
     cats[np.arange(4)[None, :] >= n_offers[:, None]] = -1
     for j in range(1, 4):  # drop repeats
         dup = (cats[:, :j] == cats[:, j:j + 1]).any(axis=1)
@@ -1143,17 +1518,12 @@ def _make_partners(n: int, world: _World, roster: _Roster | None, n_metros: int,
     flat = cats.ravel()
     offers[rows[flat >= 0], flat[flat >= 0]] = True
 
-    # Grades per type profile (universities lean to high school).
-    lo = np.empty(n, np.int8)
-    hi = np.empty(n, np.int8)
-    for t in range(T):
-        idx = np.flatnonzero(ptype == t)
-        lo[idx], hi[idx] = _draw_bands(rng, world.type_profiles[t].grades, idx.size)
-
+    # In-person partners sit around the metros they serve; remote ones at a headquarters.
     lat, lon, city = _locations(rng, n, roster, 7.0, n_metros)
+    at_hq = np.flatnonzero(remote)
+    lat[at_hq], lon[at_hq], city[at_hq] = _headquarters(rng, at_hq.size, roster)
     radius = np.array(_RADII_KM, dtype=float)[rng.choice(len(_RADII_KM), size=n, p=_RADII_P)]
-    radius[rng.random(n) < 0.15] = np.nan
-    remote = rng.random(n) < 0.15
+    radius[rng.random(n) < BLANK_RADIUS_SHARE] = np.nan
     capacity = np.ceil(30 * rng.beta(1.3, 2.5, n)).clip(1, 30)
     u = rng.random(n)
     capacity[u < 0.05] = 0
@@ -1161,7 +1531,7 @@ def _make_partners(n: int, world: _World, roster: _Roster | None, n_metros: int,
     quality = rng.beta(2.0, 2.0, n)
 
     names = _partner_names(world, rng, ptype, city)
-    offerings = _partner_text(world, rng, cats, ptype, names, city, _band_text(lo, hi), remote)
+    offerings = _partner_text(world, rng, cats, ptype, names, city, lo, hi, remote)
 
     slug_i = np.where(cats >= 0, cats, K)
     tagged = world.slug[slug_i[:, 0]]
@@ -1207,36 +1577,78 @@ def _partner_names(world: _World, rng: np.random.Generator, ptype: np.ndarray,
     return np.array([s[:-1] for s in _render(templates, which, slots)], dtype=object)
 
 
+def _fitting(templates: tuple[tuple[str, str], ...]) -> np.ndarray:
+    """Which templates (columns) fit each delivery pattern (rows, see :func:`_pattern`), by the
+    templates' flags; patterns that must say "online" take only templates flagged so."""
+    code = np.arange(16)
+    session, remote, remote_ok, say_online = ((code >> bit) & 1 == 1 for bit in range(4))
+    table = np.ones((16, len(templates)), dtype=bool)
+    for t, (_, flags) in enumerate(templates):
+        for flag in flags.split():
+            table[:, t] &= {"session": session, "goods": ~session, "local": ~remote,
+                            "online": remote, "hybrid": ~remote & remote_ok}[flag]
+        table[say_online, t] &= "online" in flags.split()
+    return table
+
+
+def _pattern(session: np.ndarray, remote: np.ndarray, remote_ok: np.ndarray,
+             say_online: np.ndarray | bool = False) -> np.ndarray:
+    """Delivery pattern of each row, a row index of :func:`_fitting`'s tables."""
+    return (session.astype(np.int64) + 2 * remote + 4 * remote_ok
+            + 8 * np.asarray(say_online, dtype=np.int64))
+
+
 def _partner_text(world: _World, rng: np.random.Generator, cats: np.ndarray, ptype: np.ndarray,
-                  names: np.ndarray, city: np.ndarray, grades: np.ndarray,
+                  names: np.ndarray, city: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                   remote: np.ndarray) -> np.ndarray:
-    """Free-text offerings: the main offer, other offers, mission/context, a closing line."""
+    """Free-text offerings: the main offer, other offers, mission/context, a closing line.
+    Phrases fit a grade the partner serves; delivery wording fits the offering and the partner."""
     n = len(cats)
-    main = _phrase_idx(world, cats[:, 0], rng)
-    other = _phrase_idx(world, cats[:, 0], rng, avoid=main)
-    has2 = cats[:, 1] >= 0
-    q = np.where(has2 & (rng.random(n) < 0.5), _phrase_idx(world, cats[:, 1], rng), other)
+    mode = remote.astype(np.int64)
+    g0 = _row_grade(world, rng, lo, hi, cats[:, 0])
+    main = _phrase_pos(world, cats[:, 0], g0, mode, rng)
+    other = _phrase_pos(world, cats[:, 0], g0, mode, rng, avoid=main)
+    g1 = _row_grade(world, rng, lo, hi, cats[:, 1])
+    extra = [_phrase_pos(world, cats[:, 1], g1, mode, rng)]
+    extra += [_phrase_pos(world, cats[:, j], _row_grade(world, rng, lo, hi, cats[:, j]), mode, rng)
+              for j in (2, 3)]
+    q_sec = (cats[:, 1] >= 0) & (rng.random(n) < 0.5)
+    q = np.where(q_sec, extra[0], other)
+    # ... and then the sentence about the second offering words it differently.
+    extra[0] = np.where(q_sec, _phrase_pos(world, cats[:, 1], g1, mode, rng, avoid=extra[0]),
+                        extra[0])
     labels = np.array([t.label.lower() for t in world.tax.partner_types], dtype=object)
+    text_, cap = world.text, world.text_cap
     slots = {
-        "p": world.phrases[main], "P": world.phrases_cap[main], "q": world.phrases[q],
-        "g": grades, "name": names, "city": city, "label": labels[ptype],
+        "p": text_[main], "P": cap[main], "q": text_[q],
+        "g": _band_text(lo, hi), "name": names, "city": city, "label": labels[ptype],
         "year": rng.integers(1890, 2021, n).astype(str).astype(object),
     }
-    ctx = _render(_OFFER_CONTEXT, _choose(rng, len(_OFFER_CONTEXT), n, 0.6), slots)
+    c0 = np.maximum(cats[:, 0], 0)
+    session, remote_ok = world.session[c0], world.remote_ok[c0]
+
+    def pick(templates: tuple[tuple[str, str], ...], p_use: float = 1.0,
+             sess: np.ndarray = session, ok: np.ndarray = remote_ok) -> np.ndarray:
+        return _choose_fitting(rng, _fitting(templates), _pattern(sess, remote, ok), p_use)
+
+    ctx = _render(tuple(t for t, _ in _OFFER_CONTEXT), pick(_OFFER_CONTEXT, 0.6), slots)
     ctx_first = rng.random(n) < 0.5
-    text = np.where(ctx_first, ctx, "") + _render(_OFFER_MAIN, _choose(rng, len(_OFFER_MAIN), n), slots)
+    text = np.where(ctx_first, ctx, "") + _render(tuple(t for t, _ in _OFFER_MAIN),
+                                                  pick(_OFFER_MAIN), slots)
     for j in (1, 2, 3):
-        idx = _phrase_idx(world, cats[:, j], rng)
-        which = np.where(cats[:, j] >= 0, _choose(rng, len(_OFFER_SECONDARY), n), -1)
-        text = text + _render(_OFFER_SECONDARY, which,
-                              {"p": world.phrases[idx], "P": world.phrases_cap[idx]})
+        cj = np.maximum(cats[:, j], 0)
+        which = np.where(cats[:, j] >= 0, pick(_OFFER_SECONDARY, 1.0, world.session[cj],
+                                               world.remote_ok[cj]), -1)
+        text = text + _render(tuple(t for t, _ in _OFFER_SECONDARY), which,
+                              {"p": text_[extra[j - 1]], "P": cap[extra[j - 1]]})
     text = text + np.where(ctx_first, "", ctx)
-    # Remote partners usually say so; "online" closings otherwise stay rare.
-    closing = _choose(rng, len(_OFFER_CLOSING), n, 0.3)
-    online = _OFFER_CLOSING.index("Sessions are available online.")
-    closing[remote & (rng.random(n) < 0.6)] = online
-    closing[~remote & (closing == online)] = -1
-    text = text + _render(_OFFER_CLOSING, closing, slots)
+    # Remote partners usually say so in the closing line.
+    says_online = remote & (rng.random(n) < 0.6)
+    closing = _choose_fitting(rng, _fitting(_OFFER_CLOSING),
+                              _pattern(session, remote, remote_ok, says_online), 0.3)
+    closing[says_online] = _choose_fitting(rng, _fitting(_OFFER_CLOSING),
+                                           _pattern(session, remote, remote_ok, True)[says_online])
+    text = text + _render(tuple(t for t, _ in _OFFER_CLOSING), closing, slots)
     return _finish_text(rng, text)
 
 
@@ -1343,6 +1755,13 @@ def _spread(deficit: int, spare: np.ndarray, rng: np.random.Generator) -> np.nda
     return add
 
 
+def _reach(p: _Side) -> np.ndarray:
+    """How far each partner serves, in km: anywhere (inf) if remote, else its radius, else the
+    model's default radius (:data:`~matcher.config.DEFAULT_SERVICE_RADIUS_KM`)."""
+    radius = np.where(np.isnan(p.radius), DEFAULT_SERVICE_RADIUS_KM, p.radius)
+    return np.where(p.remote, np.inf, radius)
+
+
 def _unit_xyz(lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points on the unit sphere, so a distance is one chord instead of several trig calls."""
     la, lo = np.radians(lat), np.radians(lon)
@@ -1361,8 +1780,7 @@ class _ExactScorer:
         self.px, self.py, self.pz = px[None, :], py[None, :], pz[None, :]
         self.p_lo = p.lo[alive][None, :].astype(np.int16)
         self.p_hi = p.hi[alive][None, :].astype(np.int16)
-        reach = np.where(p.remote | np.isnan(p.radius), np.inf, p.radius)
-        self.reach = reach[alive][None, :]
+        self.reach = _reach(p)[alive][None, :]
         quality = HIDDEN_UTILITY["quality"] * p.quality[alive]
         self.quality = quality.astype(np.float32)[None, :]
         # One contiguous row per category: a school's need gathers a whole row at once.
@@ -1434,13 +1852,12 @@ class _Scorer:
         alive = np.flatnonzero(~(p.capacity == 0))  # capacity 0 can never take a school
         self.fine = _Grid.build(p.lat, p.lon, alive, _FINE_CELL_DEG)
         self.coarse = _Grid.build(p.lat, p.lon, alive, _COARSE_CELL_DEG)
-        # Remote partners are the only far-away candidates: a partner without a radius limit is
-        # feasible anywhere too, but in practice serves its own metro (which the grids cover).
+        # Remote partners are the only far-away candidates (everyone else serves within a radius).
         self.pool = alive[p.remote[alive]]
         self.sx, self.sy, self.sz = _unit_xyz(s.lat, s.lon)
         self.px, self.py, self.pz = _unit_xyz(p.lat, p.lon)
         # One gather instead of three: how far each partner reaches (inf = anywhere).
-        self.reach = np.where(p.remote | np.isnan(p.radius), np.inf, p.radius)
+        self.reach = _reach(p)
         self.quality = HIDDEN_UTILITY["quality"] * p.quality
         # Offers as 64-bit masks (several words per partner past 64 categories): one gather
         # and a bit test is several times faster than 2-D fancy indexing of a bool matrix.

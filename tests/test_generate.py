@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from matcher.config import GRADE_LEVELS
+from matcher.config import DEFAULT_SERVICE_RADIUS_KM, GRADE_LEVELS
 from matcher.errors import DataError
 import matcher.generate as gen
-from matcher.generate import GEO_SCALE_KM, HIDDEN_UTILITY, Dataset, generate, write_dataset
+from matcher.generate import (GEO_SCALE_KM, HIDDEN_UTILITY, Dataset, category_grades, generate,
+                              remote_categories, write_dataset)
 from matcher.taxonomy import Category, PartnerType, Taxonomy, load_taxonomy
 
 ROSTER = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "florida_public_schools.csv"
@@ -158,8 +159,8 @@ def test_partner_values(data):
         band(text)
     radius = p["service_radius_km"]
     assert radius.dropna().gt(0).all() and radius.dropna().le(80).all()
-    assert 0.05 < radius.isna().mean() < 0.25
-    assert p["remote"].dtype == bool and 0.07 < p["remote"].mean() < 0.25
+    assert 0.06 < radius.isna().mean() < 0.2
+    assert p["remote"].dtype == bool and 0.05 < p["remote"].mean() < 0.16
     cap = p["capacity"]
     assert cap.dropna().between(0, 30).all()
     assert 0.01 < (cap == 0).mean() < 0.1 and 0.04 < cap.isna().mean() < 0.18
@@ -185,6 +186,14 @@ def test_every_partner_type_appears(seed):
     assert set(p["partner_type"]) == set(load_taxonomy().partner_type_slugs)
 
 
+def reach_km(radius, remote, default: float = DEFAULT_SERVICE_RADIUS_KM) -> np.ndarray:
+    """How far partners serve, as the model reads them: remote anywhere, else the radius, else
+    the default radius."""
+    radius = np.asarray(radius, dtype=float)
+    return np.where(np.asarray(remote, dtype=bool), np.inf,
+                    np.where(np.isnan(radius), default, radius))
+
+
 def assert_feasible(d: Dataset) -> None:
     """Every partnership overlaps in grades, is within the partner's reach and has capacity."""
     j = joined(d)
@@ -193,8 +202,7 @@ def assert_feasible(d: Dataset) -> None:
     p_band = np.array([band(g) for g in j["grades_p"]])
     assert (np.maximum(s_band[:, 0], p_band[:, 0]) <= np.minimum(s_band[:, 1], p_band[:, 1])).all()
     dist = haversine_km(j["latitude_s"], j["longitude_s"], j["latitude_p"], j["longitude_p"])
-    radius = j["service_radius_km"].astype(float)
-    assert (j["remote"] | radius.isna() | (dist <= radius + 1e-6)).all()
+    assert (dist <= reach_km(j["service_radius_km"], j["remote"]) + 1e-6).all()
     assert (j["capacity"].isna() | (j["capacity"] > 0)).all()
 
 
@@ -212,10 +220,10 @@ def random_feasible_distances(d: Dataset, n: int = 200_000) -> np.ndarray:
     si, pi = rng.integers(0, len(s), n), rng.integers(0, len(p), n)
     dist = haversine_km(s["latitude"].to_numpy()[si], s["longitude"].to_numpy()[si],
                         p["latitude"].to_numpy()[pi], p["longitude"].to_numpy()[pi])
-    radius = p["service_radius_km"].astype(float).to_numpy()[pi]
+    reach = reach_km(p["service_radius_km"].astype(float), p["remote"])[pi]
     capacity = p["capacity"].astype(float).to_numpy()[pi]
     ok = ((np.maximum(s_band[si, 0], p_band[pi, 0]) <= np.minimum(s_band[si, 1], p_band[pi, 1]))
-          & (p["remote"].to_numpy()[pi] | np.isnan(radius) | (dist <= radius)) & ~(capacity == 0))
+          & (dist <= reach) & ~(capacity == 0))
     return dist[ok]
 
 
@@ -273,8 +281,7 @@ def hidden_terms(s, p, si: np.ndarray, pj: np.ndarray) -> tuple[np.ndarray, dict
     dist = haversine_km(s.lat[si], s.lon[si], p.lat[pj], p.lon[pj])
     s_lo, s_hi = s.lo[si].astype(int), s.hi[si].astype(int)
     overlap = np.minimum(s_hi, p.hi[pj]) - np.maximum(s_lo, p.lo[pj]) + 1
-    unlimited = p.remote[pj] | np.isnan(p.radius[pj])
-    within = unlimited | (dist <= np.nan_to_num(p.radius[pj]))
+    within = dist <= reach_km(p.radius[pj], p.remote[pj])
     feasible = (overlap > 0) & within & ~(p.capacity[pj] == 0)
     cat = np.zeros(len(si))
     for k in range(s.cats.shape[1]):
@@ -316,19 +323,26 @@ def test_each_school_takes_its_best_feasible_partners(monkeypatch):
         assert util[i, taken[i]].min() >= util[i, ~taken[i]].max() - 1e-5  # float32 utility
 
 
-def unlimited_far_away(d: Dataset, km: float = 200.0) -> int:
-    """Partnerships with a non-remote partner that has no radius limit and is over ``km`` away."""
+def beyond_reach(d: Dataset, default: float = DEFAULT_SERVICE_RADIUS_KM) -> tuple[int, int]:
+    """Partnerships with an in-person partner that leaves its radius blank: how many, and how
+    many of those are farther than ``default`` km."""
     j = joined(d)
     dist = haversine_km(j["latitude_s"], j["longitude_s"], j["latitude_p"], j["longitude_p"])
-    return int((~j["remote"] & j["service_radius_km"].isna() & (dist > km)).sum())
+    blank = ~j["remote"] & j["service_radius_km"].isna()
+    return int(blank.sum()), int((blank & (dist > default)).sum())
 
 
-def test_partners_without_radius_limit_are_candidates_anywhere(monkeypatch):
-    """Exact candidates include far partners without a radius limit; the sampled approximation
-    (above EXACT_MAX_PAIRS) keeps them local - the geography effect the docstring warns about."""
-    assert unlimited_far_away(generate(300, 1000, seed=42)) > 100
-    monkeypatch.setattr(gen, "EXACT_MAX_PAIRS", 0)
-    assert unlimited_far_away(generate(300, 1000, seed=42)) == 0
+@pytest.mark.parametrize("exact", [True, False])
+def test_blank_radius_serves_within_the_default_radius(monkeypatch, exact):
+    """An in-person partner without a radius serves within the model's default radius, on the
+    exact path and the sampled one (forced here); a smaller default shrinks its reach too."""
+    if not exact:
+        monkeypatch.setattr(gen, "EXACT_MAX_PAIRS", 0)
+    n_blank, far = beyond_reach(generate(300, 1000, seed=42))
+    assert n_blank > 50 and far == 0
+    monkeypatch.setattr(gen, "DEFAULT_SERVICE_RADIUS_KM", 5.0)
+    n_blank, far = beyond_reach(generate(300, 1000, seed=42), default=5.0)
+    assert n_blank > 0 and far == 0
 
 
 def test_sampled_candidates_keep_the_guarantees(monkeypatch):
@@ -371,6 +385,145 @@ def test_text_has_typos_and_casing_variety():
     s = generate(2000, 10, seed=2).schools["needs"]
     assert (s == s.str.lower()).mean() > 0.02 and (s == s.str.upper()).mean() > 0.005
     assert s.nunique() > 0.99 * len(s)
+
+
+# --------------------------------------------------------------------------- what fits whom
+
+IN_PERSON_ONLY = ["field_trips", "food_insecurity", "facilities", "equipment_donations",
+                  "basic_needs", "physical_health", "sports_recreation", "transportation"]
+
+
+@pytest.mark.parametrize("slug,grades", [
+    ("college_access", "9-12"), ("work_based_learning", "9-12"), ("career_exploration", "6-12"),
+    ("early_childhood", "PK-2"), ("substance_use", "5-12"), ("tutoring", "PK-12"),
+    ("food_insecurity", "PK-12"),
+])
+def test_category_grades(slug, grades):
+    assert category_grades()[slug] == grades
+
+
+def test_remote_categories():
+    remote = set(remote_categories())
+    assert {"tutoring", "mentoring", "funding", "teacher_development", "digital_access",
+            "college_access", "mental_health"} <= remote
+    assert not remote & set(IN_PERSON_ONLY)
+
+
+def fits(lo: np.ndarray, hi: np.ndarray, cats: np.ndarray) -> np.ndarray:
+    """Per row: every category in ``cats`` (-1 = none) overlaps the grades lo..hi."""
+    table = {k: band(v) for k, v in category_grades().items()}
+    slugs = load_taxonomy().category_slugs
+    c_lo = np.array([table[s][0] for s in slugs])[np.maximum(cats, 0)]
+    c_hi = np.array([table[s][1] for s in slugs])[np.maximum(cats, 0)]
+    ok = (cats < 0) | ((np.maximum(lo[:, None], c_lo) <= np.minimum(hi[:, None], c_hi)))
+    return ok.all(axis=1)
+
+
+@pytest.fixture(scope="module")
+def truth():
+    """A larger sample and its hidden truth (schools' needs, partners' offers)."""
+    mp = pytest.MonkeyPatch()
+    try:
+        yield generate_with_truth(mp, 3000, 3000, seed=21)
+    finally:
+        mp.undo()
+
+
+def test_needs_fit_the_schools_grades(truth):
+    d, s, _, _ = truth
+    assert fits(s.lo, s.hi, s.cats).all()
+    # Known answers: no college access for an elementary school, no kindergarten readiness
+    # for a high school.
+    slugs = load_taxonomy().category_slugs
+    elementary = s.hi <= GRADE_LEVELS.index("6")
+    high = s.lo >= GRADE_LEVELS.index("9")
+    assert elementary.sum() > 1000 and high.sum() > 300
+    for slug in ("college_access", "work_based_learning", "career_exploration"):
+        assert not (s.cats[elementary] == slugs.index(slug)).any(), slug
+    assert not (s.cats[high] == slugs.index("early_childhood")).any()
+    # The tagged column agrees.
+    bands = category_grades()
+    for grades, tags in zip(d.schools["grades"], d.schools["need_categories"]):
+        lo, hi = band(grades)
+        for tag in filter(None, tags.split(";")):
+            c_lo, c_hi = band(bands[tag])
+            assert max(lo, c_lo) <= min(hi, c_hi), (grades, tag)
+
+
+@pytest.mark.parametrize("word", ["fafsa", "calculus", "credit recovery", "dual enrollment",
+                                  "internship", "sat prep", "dropout"])
+def test_elementary_needs_never_mention_high_school_things(truth, word):
+    s = truth[0].schools
+    elementary = s["grades"].map(lambda g: band(g)[1] <= GRADE_LEVELS.index("5"))
+    assert not s.loc[elementary, "needs"].str.lower().str.contains(word).any()
+    high = s["grades"].map(lambda g: band(g)[0] >= GRADE_LEVELS.index("9"))
+    assert not s.loc[high, "needs"].str.lower().str.contains("phonics|pre-k|kindergarten").any()
+
+
+def test_offerings_fit_the_partners_grades(truth):
+    d, _, p, _ = truth
+    assert fits(p.lo, p.hi, p.cats).all()
+    # A partner whose main offering is college access serves high-school grades.
+    college = p.cats[:, 0] == load_taxonomy().category_slugs.index("college_access")
+    assert college.sum() > 20 and (p.hi[college] >= GRADE_LEVELS.index("9")).all()
+
+
+def test_remote_partners_offer_only_what_can_be_delivered_remotely(truth):
+    d, _, p, _ = truth
+    slugs = load_taxonomy().category_slugs
+    remote_ok = np.isin(slugs, remote_categories())
+    assert 0.07 < p.remote.mean() < 0.14
+    assert not (p.offers[p.remote] & ~remote_ok).any()
+    in_person = [slugs.index(c) for c in IN_PERSON_ONLY]
+    assert not p.offers[np.ix_(p.remote, in_person)].any()
+    assert p.offers[~p.remote][:, in_person].any()  # in-person partners do offer them
+    # The tagged column agrees.
+    tags = d.partners.loc[d.partners["remote"], "offering_categories"]
+    assert not {t for ts in tags for t in ts.split(";") if t} - set(remote_categories())
+
+
+def test_delivery_wording_fits_the_partner(truth):
+    d, _, p, _ = truth
+    text = d.partners["offerings"].str.lower()
+    remote = d.partners["remote"].to_numpy()
+    online = text.str.contains("sessions are available online|by video|nationwide|"
+                               "across the country|schools anywhere")
+    assert not online[~remote].any()
+    assert online[remote].mean() > 0.5  # remote partners mostly say so
+    on_site = text.str.contains("at schools and community sites|schedule a visit|classrooms\\.|"
+                                "some sites also|on campus or online|has served")
+    assert not on_site[remote].any()
+    # "On campus or online" only where the main offering could be delivered remotely.
+    remote_ok = np.isin(load_taxonomy().category_slugs, remote_categories())
+    hybrid = text.str.contains("on campus or online").to_numpy()
+    assert hybrid.sum() > 10 and remote_ok[p.cats[hybrid, 0]].all()
+
+
+def test_in_person_partners_serve_the_schools_around_them(truth):
+    """Most partners are in person, near the schools they could serve; a blank radius is common
+    enough that the default radius matters; remote partners have a headquarters in a big city."""
+    d, s, p, _ = truth
+    blank = np.isnan(p.radius)
+    assert 0.09 < blank.mean() < 0.16 and 0.09 < blank[~p.remote].mean() < 0.16
+    # Every in-person partner has schools within its reach (they cluster in the same metros).
+    step = 50
+    near = np.zeros(len(p.lat), dtype=bool)
+    for i in range(0, len(s.lat), step):
+        dist = haversine_km(s.lat[i:i + step, None], s.lon[i:i + step, None], p.lat, p.lon)
+        near |= (dist <= reach_km(p.radius, p.remote)).any(axis=0)
+    assert near[~p.remote].mean() > 0.95
+    hq = d.partners.loc[d.partners["remote"]]
+    metros = {name: (lat, lon) for name, lat, lon, *_ in gen._METROS}
+    dist = [haversine_km(lat, lon, *metros[min(metros, key=lambda m: haversine_km(
+        lat, lon, *metros[m]))]) for lat, lon in zip(hq["latitude"], hq["longitude"])]
+    assert np.max(dist) <= 12.01  # downtown offices
+
+
+def test_history_only_has_pairs_the_model_allows(truth):
+    d, s, p, links = truth
+    feasible, _ = hidden_terms(s, p, links.school, links.partner)
+    assert len(links.school) == 30_000 and feasible.all()
+    assert_feasible(d)
 
 
 # --------------------------------------------------------------------------- other taxonomies
