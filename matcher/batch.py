@@ -390,7 +390,8 @@ class RankIndex:
             anchor[rows] = a_i
             la, lo, rad = _centre(s.lat[rows], s.lon[rows])
             d_min = np.maximum(_chord_km(p_loc, _unit_xyz(np.array([la]), np.array([lo]))[0]) - rad, 0.0)
-            g = 0.5 + 0.5 * np.exp(-d_min / self.settings.geo_length_km)
+            g = self.settings.local_credit + (1.0 - self.settings.local_credit) * np.exp(
+                -d_min / self.settings.geo_length_km)
             geo[a_i, located] = np.where(d_min <= r_loc + _EPS_KM, g * (1 + 1e-9), 0.0)
         return self._by_class(cols, anchor, geo)
 
@@ -1667,7 +1668,8 @@ def rank_to_file(
             "state_sha256": _state_digest(state),
             "plan_sha256": _sha256_arrays(np.array([len(c) for c in chunks]), *chunks),
             "weights": {k: float(v) for k, v in sorted(scorer.weights.items())},
-            "settings": [scorer.geo_length_km, scorer.default_radius_km, scorer.remote_credit, scorer.relevance_gate],
+            "settings": [scorer.geo_length_km, scorer.default_radius_km, scorer.remote_credit, scorer.local_credit,
+                         scorer.relevance_gate],
             "top": int(top),
             "include_full": bool(include_full),
             "chunk_size": int(chunk_size),

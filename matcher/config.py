@@ -25,10 +25,10 @@ BLOCKS: tuple[str, ...] = ("text", "categories", "grades", "geo", "partner_type"
 #: Default block weights (score = weighted mean of block similarities).
 #: Chosen on the bundled sample and the paraphrase acceptance sets: see README "Weights".
 DEFAULT_WEIGHTS: dict[str, float] = {
-    "text": 0.60,
-    "categories": 0.25,
+    "text": 0.55,
+    "categories": 0.23,
     "grades": 0.05,
-    "geo": 0.07,
+    "geo": 0.14,
     "partner_type": 0.03,
 }
 
@@ -42,7 +42,10 @@ DEFAULT_SERVICE_RADIUS_KM = 80.0
 
 #: Geography credit of a remote partner serving outside its area, for a need that can be met
 #: remotely (none for a need that only happens on site); a local partner always gets more (>= 0.5).
-REMOTE_CREDIT = 0.25
+REMOTE_CREDIT = 0.1
+#: Geography credit of a partner serving in person, however far inside its area (it rises to 1 near
+#: the school): always above REMOTE_CREDIT, so an equally relevant local partner beats a remote one.
+LOCAL_CREDIT = 0.9
 
 #: Relevance (weighted mean of the text and category blocks) at which grades, geography and
 #: partner type count in full; below it they count by (relevance / gate) ** 2.
@@ -53,6 +56,9 @@ RELEVANCE_GATE = 0.5
 #: nearest of at most HUB_REFERENCE_SCHOOLS training schools.
 HUB_TEXT = 0.25
 HUB_CATEGORIES = 0.75
+#: A partner farther than average from every school (a rare offering) is lifted by at most this
+#: much of its statistic: CSLS would otherwise add a rare category to every school's match.
+HUB_MAX_LIFT = 0.1
 HUB_NEIGHBOURS = 10
 HUB_REFERENCE_SCHOOLS = 4096
 

@@ -140,6 +140,7 @@ class BlockSettings:
     geo_length_km: float
     default_radius_km: float
     remote_credit: float
+    local_credit: float
 
 
 # --------------------------------------------------------------------------- distances
@@ -247,7 +248,7 @@ def pair_blocks(
     geo_known = ~np.isnan(dist)
     with np.errstate(invalid="ignore"):
         inside = dist <= service_radius(p, settings.default_radius_km)
-        local = 0.5 + 0.5 * np.exp(-dist / settings.geo_length_km)
+        local = settings.local_credit + (1.0 - settings.local_credit) * np.exp(-dist / settings.geo_length_km)
     remote = settings.remote_credit * (1.0 - s_in_person)
     geo = np.where(inside, local, np.where(p.remote, remote, 0.0))
     geo = np.where(geo_known, geo, 0.0)

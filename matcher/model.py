@@ -144,9 +144,10 @@ class PartnerMatcher(ParamsMixin):
         return self
 
     def _with_hub_offsets(self, p: PartnerFeatures, text_hub: np.ndarray, cat_hub: np.ndarray) -> PartnerFeatures:
-        """``p`` with its hub offsets set against the fitted means."""
-        p.text_offset = config.HUB_TEXT * (text_hub - self.hub_means_[0])
-        p.category_offset = config.HUB_CATEGORIES * (cat_hub - self.hub_means_[1])
+        """``p`` with its hub offsets set against the fitted means: a partner nearer to every school
+        than the average partner is discounted; one farther is lifted, but at most by HUB_MAX_LIFT."""
+        p.text_offset = config.HUB_TEXT * np.maximum(text_hub - self.hub_means_[0], -config.HUB_MAX_LIFT)
+        p.category_offset = config.HUB_CATEGORIES * np.maximum(cat_hub - self.hub_means_[1], -config.HUB_MAX_LIFT)
         return p
 
     # ------------------------------------------------------------ lookups

@@ -57,6 +57,8 @@ class Scorer:
         Service area of an in-person partner that states no radius.
     remote_credit : float
         Geography credit of a remote partner outside its area, for a need that can be met remotely.
+    local_credit : float
+        Geography credit of any partner serving in person (inside its area), however far within it.
     relevance_gate : float
         Relevance at and above which logistics count in full.
     """
@@ -65,6 +67,7 @@ class Scorer:
     geo_length_km: float = config.DEFAULT_GEO_LENGTH_KM
     default_radius_km: float = config.DEFAULT_SERVICE_RADIUS_KM
     remote_credit: float = config.REMOTE_CREDIT
+    local_credit: float = config.LOCAL_CREDIT
     relevance_gate: float = config.RELEVANCE_GATE
 
     @classmethod
@@ -82,7 +85,7 @@ class Scorer:
 
     @property
     def block_settings(self) -> BlockSettings:
-        return BlockSettings(self.geo_length_km, self.default_radius_km, self.remote_credit)
+        return BlockSettings(self.geo_length_km, self.default_radius_km, self.remote_credit, self.local_credit)
 
     # ------------------------------------------------------------------ combining
     def combine(self, sims: Mapping[str, np.ndarray], known: Mapping[str, np.ndarray]

@@ -242,6 +242,9 @@ class CategoryTagger:
     slope = 0.03
     #: Nearness bonus for the first taxonomy phrase found, and for each further one.
     phrase_bonus = 0.12
+    #: Extra nearness a category needs when none of its phrases is in the text: a long real text
+    #: is near many categories, and nearness alone over-tags it.
+    unphrased_margin = 0.05
 
     def __init__(self, taxonomy: Taxonomy, encoder):
         self.taxonomy = taxonomy
@@ -304,7 +307,8 @@ class CategoryTagger:
         bonus = self.phrase_bonus * np.where(counts > 0, 1.0 + 0.5 * (counts - 1), 0.0)
         near = self.embedding_nearness(emb).astype(np.float64)
         generic = np.maximum(near.mean(axis=1, keepdims=True) - self.typical_nearness, 0.0)
-        z = (near - generic + bonus - self.midpoint) / self.slope
+        margin = np.where(counts > 0, 0.0, self.unphrased_margin)
+        z = (near - generic + bonus - margin - self.midpoint) / self.slope
         return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
     def explicit(self, slugs_per_row: list[tuple[str, ...]]) -> np.ndarray:

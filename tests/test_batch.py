@@ -159,7 +159,7 @@ def _random_state(model, seed: int) -> Constraints:
 def test_pair_blocks_equal_the_matrix_blocks_bit_for_bit(gen):
     m = _random_model(gen["model"], 300, 500, seed=1)
     s, p = m.schools_, m.partners_
-    settings = BlockSettings(25.0, 30.0, 0.25)
+    settings = BlockSettings(25.0, 30.0, 0.25, 0.5)
     sims, known, dist, ok = block_matrices(s, p, settings)
     i, j = np.divmod(np.arange(len(s) * len(p)), len(p))
     whole = np.einsum("ij,ij->i", s.text[i], p.text[j])
@@ -214,7 +214,8 @@ def test_outreach_state_and_full_partners_as_rank_chunk(gen, include_full):
         _assert_same(got, _chunk(m, s, 6, w, include_full, ids, state))
 
 
-@pytest.mark.parametrize("settings", [{"remote_credit": 0.45}, {"default_radius_km": 12.0}, {"relevance_gate": 0.2}])
+@pytest.mark.parametrize("settings", [{"remote_credit": 0.45}, {"default_radius_km": 12.0}, {"relevance_gate": 0.2},
+                                      {"local_credit": 0.8}])
 def test_follows_the_scoring_settings(gen, settings):
     m = _random_model(gen["model"], 300, 800, seed=12)
     w = m.scorer({"geo": 0.5}).with_settings(**settings)
