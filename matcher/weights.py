@@ -66,13 +66,33 @@ def check_weights(weights: Mapping[str, object], source: str = "weights") -> dic
 
 
 def merge_weights(base: Mapping[str, float], *overrides: Mapping[str, float]) -> dict[str, float]:
-    """``base`` updated by each override in turn; every block present; not all zero."""
+    """``base`` updated by each override in turn; every block present; not all zero.
+
+    The score divides by the sum of the block weights, so the sum must be a
+    finite number above 0: weights so large that they overflow when added
+    (``text=1e308, geo=1e308``) would turn every score into 0.
+
+    Examples
+    --------
+    >>> merge_weights({"text": 1.0}, {"geo": 0.5})["geo"]
+    0.5
+    >>> merge_weights({"text": 1e308}, {"geo": 1e308})
+    Traceback (most recent call last):
+    ...
+    matcher.errors.WeightsError: weights: the block weights add up to more than the largest number (inf); use smaller weights (only their ratios matter)
+    """
     merged = {b: float(base.get(b, 0.0)) for b in BLOCKS}
     if GEO_LENGTH in base:
         merged[GEO_LENGTH] = float(base[GEO_LENGTH])
     for o in overrides:
         merged.update(o)
-    if block_total(merged) <= 0:
+    total = block_total(merged)
+    if not math.isfinite(total):
+        raise WeightsError(
+            f"weights: the block weights add up to more than the largest number ({total}); "
+            "use smaller weights (only their ratios matter)"
+        )
+    if total <= 0:
         raise WeightsError("weights: at least one block needs a weight above 0")
     return merged
 

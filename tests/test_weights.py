@@ -68,3 +68,21 @@ def test_parse_weight_options():
         parse_weight_options(["text"])
     with pytest.raises(WeightsError, match="unknown block"):
         parse_weight_options(["colour=1"])
+
+
+def test_weights_that_overflow_when_summed_are_refused(data_dir, model_file, tmp_path):
+    from click.testing import CliRunner
+
+    from matcher.cli import main
+
+    with pytest.raises(WeightsError, match="add up to more than the largest number"):
+        merge_weights(DEFAULT_WEIGHTS, {"text": 1e308, "geo": 1e308})
+    huge = ["--weight", "text=1e308", "--weight", "geo=1e308"]
+    target = tmp_path / "m.joblib"
+    result = CliRunner().invoke(main, ["train", "--schools", str(data_dir / "schools.csv"),
+                                       "--partners", str(data_dir / "partners.csv"), "--model", str(target), *huge])
+    assert result.exit_code == 1 and not target.exists()
+    assert result.stderr.startswith("Error: weights: the block weights add up to more than the largest number")
+    result = CliRunner().invoke(main, ["recommend", "--model", str(model_file), "--school", "S1", *huge])
+    assert result.exit_code == 1 and "add up to more than the largest number" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
