@@ -1128,26 +1128,15 @@ def _parquet_modules():
     return pa, pq
 
 
-@__import__("contextlib").contextmanager
 def _atomic_output(path, tmp_dir):
     """Write to a temporary file in ``tmp_dir`` (same filesystem), fsync, then move it to ``path``.
 
     Temporaries live in the run's parts folder, so a killed run leaves none beside the output.
+    The output gets the umask's mode like every other output (see :func:`matcher.persistence.atomic_write`).
     """
-    import os
-    import tempfile
+    from matcher.persistence import atomic_write
 
-    fd, tmp = tempfile.mkstemp(prefix=".output.", suffix=".tmp", dir=tmp_dir)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    return atomic_write(path, "wb", tmp_dir=tmp_dir)
 
 
 def _write_output(path, fmt: str, rows: np.ndarray, school_ids: np.ndarray, partner_ids: np.ndarray, tmp_dir) -> None:

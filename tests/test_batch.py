@@ -602,3 +602,17 @@ def test_new_schools_are_encoded_as_dask_tasks_and_rank_as_locally(gen, tmp_path
     assert any(t["key"][0].startswith("_encode_and_tag") if isinstance(t["key"], tuple) else
                str(t["key"]).startswith("_encode_and_tag") for t in stream.data), "no encoding task ran on Dask"
     assert out.read_bytes() == local.read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_rank_output_gets_the_umask_mode_not_0600(gen, tmp_path, fmt):
+    import os
+    import stat
+
+    out = tmp_path / f"ranked.{fmt}"
+    old = os.umask(0o022)
+    try:
+        rank_to_file(gen["model_path"], out, top=2, n_jobs=1)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
