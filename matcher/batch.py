@@ -1015,9 +1015,16 @@ def _table_field(table: tuple[np.ndarray, np.ndarray], idx: np.ndarray) -> _Fiel
 
 
 def _string_table(values: Sequence[str], fmt: str) -> tuple[np.ndarray, np.ndarray]:
-    """Strings as CSV fields or JSON strings, UTF-8, in a byte matrix with lengths."""
+    """Strings as CSV fields or JSON strings, UTF-8, in a byte matrix with lengths.
+
+    CSV cells go through :func:`matcher.formats.neutralise` (formula injection), JSON strings as they are.
+    """
     import json
 
+    if fmt == "csv":
+        from matcher.formats import neutralise
+
+        values = [neutralise(str(v)) for v in values]
     vals = np.asarray([str(v) for v in values], dtype=str)
     try:  # plain printable ASCII without quotes, commas or backslashes: no escaping needed
         raw = np.char.encode(vals, "ascii") if len(vals) else np.zeros(0, "S1")

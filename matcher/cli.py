@@ -419,8 +419,10 @@ def assign(model_path, per_school, equity_weight, candidates, method, weights_fi
     state = _state_from(db_path, cooldown_days, include_current)
     result = assign_from_model(model, per_school=per_school, equity_weight=equity_weight,
                                candidates_per_school=candidates, weights=weights, state=state, method=method)
+    from matcher.formats import frame_csv
+
     with atomic_write(output, "w") as fh:
-        result.pairs.to_csv(fh, index=False, lineterminator="\n")
+        fh.write(frame_csv(result.pairs))
     n = len(model.school_ids_)
     click.echo(f"Assigned {len(result.pairs):,} pairs with the {result.method} method; written to {output}")
     click.echo(f"schools served: {result.schools_served:,} of {n:,}; partners used: {result.partners_used:,}; "

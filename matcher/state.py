@@ -28,8 +28,6 @@ matcher is refused rather than guessed at.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from matcher.errors import MatcherError
+from matcher.formats import csv_text
 from matcher.persistence import atomic_write
 
 from matcher.config import DEFAULT_COOLDOWN_DAYS, DEFAULT_OUTREACH_DB  # noqa: E402,F401  (re-exported)
@@ -465,14 +464,11 @@ class OutreachStore:
             for event in self.latest().values()  # already sorted by school_id, partner_id
             if event.status in ("partnered", "declined")
         ]
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(EXPORT_COLUMNS)
-        writer.writerows(rows)
+        text = csv_text(EXPORT_COLUMNS, rows)  # the one CSV writer: ids like "=1+1" neutralised
         try:
             # Bytes, not text mode: UTF-8 whatever the locale, no newline translation.
             with atomic_write(target, "wb") as fh:
-                fh.write(buffer.getvalue().encode("utf-8"))
+                fh.write(text.encode("utf-8"))
         except OSError as exc:
             raise StateError(f"{target}: cannot write the outcomes file ({exc.strerror or exc})") from None
         return len(rows)

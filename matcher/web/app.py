@@ -417,7 +417,7 @@ def build_app(model, model_path, db_path, token: str | None = None,
     )
     app.state.service = svc
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))
-    # |tojson keeps the API's key order (Jinja sorts keys by default), so the page's CSV has the CLI's columns.
+    # |tojson keeps the API's key order (Jinja sorts keys by default) in the data the page embeds.
     app.state.templates.env.policies["json.dumps_kwargs"] = {"sort_keys": False, "ensure_ascii": False}
     app.mount("/static/swagger", StaticFiles(directory=str(swagger_ui_bundle.swagger_ui_path)), name="swagger")
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")

@@ -4,7 +4,8 @@ The page is server-rendered from the address (``/?school=ID``, ``/?need=...``,
 ``/?partner=ID``, ``/?school=ID&partner=ID`` for one pair), so it works
 without JavaScript, a reload shows the current state, and every view can be
 bookmarked. The JavaScript only adds the search-as-you-type picker, status
-buttons and the client-side CSV of need lists.
+buttons and the download of a need list's CSV (written here, by the one CSV
+writer of :mod:`matcher.formats`, and only saved by the browser).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from urllib.parse import urlencode
 
 from matcher import config
 from matcher.errors import MatcherError, UnknownIdError
+from matcher.formats import recommendations_csv
 from matcher.state import STATUSES
 
 #: Button labels of the outreach statuses.
@@ -53,6 +55,7 @@ def page_context(svc, qp: Mapping[str, str]) -> tuple[dict[str, Any], int]:
         "choices": None,
         "detail": None,
         "csv_href": None,
+        "csv_text": None,
         "school_id": None,
         "top": config.DEFAULT_TOP,
         "max_top": MAX_TOP,
@@ -92,6 +95,7 @@ def page_context(svc, qp: Mapping[str, str]) -> tuple[dict[str, Any], int]:
             ctx["heading"] = f"Partners for the need: {need[:70]}{'…' if len(need) > 70 else ''}"
             rows = svc.for_need(need, top, form["grades"] or None, lat, lon, include_full)
             ctx["rows"] = rows
+            ctx["csv_text"] = recommendations_csv(rows)  # the Download CSV button's file: the one CSV writer
             ctx["items"] = [_item(r, "partner", None, bars, None) for r in rows]
         elif form["school"]:
             school_id = _resolve_school(svc, form["school"], ctx, href)
