@@ -57,5 +57,9 @@ DEFAULT_TOP = 10
 #: At most this many problems are listed per file before "... and N more".
 MAX_REPORTED_PROBLEMS = 20
 
+#: Longest cell of an input CSV, in characters (a need or offering is a few sentences;
+#: a longer cell is a mistake, such as a quote left unclosed, or an attack on memory).
+MAX_CELL_CHARS = 100_000
+
 #: Grade levels in order; a grade band is a bit mask over these.
 GRADE_LEVELS: tuple[str, ...] = ("PK", "K", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12")

@@ -14,7 +14,8 @@ one header row. Header names are matched ignoring case, surrounding spaces,
 and spaces/hyphens versus underscores (``School ID`` is ``school_id``).
 Extra columns are kept, as stripped strings, after the known ones. Blank
 lines and rows whose cells are all blank are skipped. Whitespace around
-every cell is removed.
+every cell is removed. A cell holds at most ``config.MAX_CELL_CHARS``
+(100,000) characters; a longer one is a problem of that cell.
 
 ``schools.csv``
     required ``school_id`` (unique, non-blank), ``name``, ``needs`` (free
@@ -53,6 +54,8 @@ import gc
 import io
 import os
 import re
+import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any, Union
@@ -444,14 +447,57 @@ def _split_lines(text: str) -> list[str]:
     return text.splitlines(keepends=True)
 
 
+_FIELD_LIMIT_LOCK = threading.Lock()
+_FIELD_LIMIT_USERS = [0, 0]  # [readers parsing now, the limit before the first of them]
+
+
+@contextmanager
+def _no_csv_field_limit() -> Iterator[None]:
+    """Lift the csv module's (process-wide) field size limit while parsing.
+
+    Cell length is checked afterwards against ``config.MAX_CELL_CHARS``, with
+    a message naming the row and column, so the csv module's own "field larger
+    than field limit" never reaches a user. The old limit is put back when the
+    last concurrent reader is done.
+    """
+    with _FIELD_LIMIT_LOCK:
+        if _FIELD_LIMIT_USERS[0] == 0:
+            _FIELD_LIMIT_USERS[1] = csv.field_size_limit(sys.maxsize)
+        _FIELD_LIMIT_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _FIELD_LIMIT_LOCK:
+            _FIELD_LIMIT_USERS[0] -= 1
+            if _FIELD_LIMIT_USERS[0] == 0:
+                csv.field_size_limit(_FIELD_LIMIT_USERS[1])
+
+
 def _parse_records(lines: list[str], source: str) -> list[list[str]]:
     """Parse lines into CSV records; a blank line is an empty record."""
     reader = csv.reader(lines)
     try:
-        return list(reader)
+        with _no_csv_field_limit():
+            return list(reader)
     except csv.Error as exc:
-        hint = " (is a quote left unclosed?)" if "field limit" in str(exc) else ""
-        raise DataError([f"{source}: cannot parse CSV at line {reader.line_num}: {exc}{hint}"]) from None
+        raise DataError([f"{source}: cannot parse CSV at line {reader.line_num}: {exc}"]) from None
+
+
+def _oversized_cells(records: list[list[str]], header: Sequence[str], known: Sequence[str], problems: "_Problems",
+                     skip_last: bool) -> None:
+    """Report every cell longer than ``config.MAX_CELL_CHARS`` (record i is spreadsheet row i + 1)."""
+    limit = config.MAX_CELL_CHARS
+    names = [_column_name(str(h).strip(), known) or f"{j + 1}" for j, h in enumerate(header)]
+    last = len(records) - 1 if skip_last else len(records)
+    for i, rec in enumerate(records[:last]):
+        if sum(map(len, rec)) <= limit:
+            continue
+        for j, cell in enumerate(rec):
+            if len(cell) > limit:
+                column = names[j] if j < len(names) else f"{j + 1}"
+                n = len(cell)
+                problems.cells(np.array([i + 1]), np.array([True]), column,
+                               lambda p, n=n: f"the cell has {n:,} characters; the limit is {limit:,} per cell")
 
 
 def _read_table(path: Source, source: str, known: Sequence[str]) -> _Table:
@@ -460,10 +506,16 @@ def _read_table(path: Source, source: str, known: Sequence[str]) -> _Table:
     if not text or text.isspace():
         raise DataError([f"{source}: file is empty"])
     odd_quotes = text.count('"') % 2 == 1
+    short_file = len(text) <= config.MAX_CELL_CHARS
     lines = _split_lines(text)
     del text  # a million-row file is big: drop each stage once the next one is built
+    # Only a line that long, or a quoted cell spanning lines, can hold a cell over the limit:
+    # every cell is measured only then (a file that needs no look costs one pass over its lines).
+    long_line = not short_file and max(map(len, lines)) > config.MAX_CELL_CHARS
+    n_lines = len(lines)
     records = _parse_records(lines, source)
     del lines
+    may_be_long = long_line or (not short_file and len(records) != n_lines)
     start = next((i for i, rec in enumerate(records) if _has_text(rec)), None)
     if start is None:
         raise DataError([f"{source}: file is empty"])
@@ -472,12 +524,15 @@ def _read_table(path: Source, source: str, known: Sequence[str]) -> _Table:
     # swallowing every line after the stray quote into one cell. Quotes come in
     # pairs in CSV, so an odd count plus a last cell holding line breaks betrays it.
     last = records[-1]
-    if odd_quotes and any("\n" in cell or "\r" in cell for cell in last):
+    unclosed = odd_quotes and any("\n" in cell or "\r" in cell for cell in last)
+    if unclosed:
         problems.cells(
             np.array([len(records)]), np.array([True]), None,
             lambda p: "a quoted cell never ends: a stray \" swallows the rest of the file into this row",
         )
     header = records[start]
+    if may_be_long:
+        _oversized_cells(records, header, known, problems, skip_last=unclosed)
     body = records[start + 1 :]
     del records
     while body and not _has_text(body[-1]):
@@ -798,7 +853,15 @@ def _table_from_frame(df: pd.DataFrame, source: str, known: Sequence[str]) -> _T
         raise DataError([f"{source}: table is empty"])
     columns = [_stripped(df.iloc[:, j].tolist()) for j in range(df.shape[1])]
     rows = np.arange(2, len(df) + 2)
-    return _make_table(source, list(df.columns), columns, rows, known, _Problems(source, known), clean=True)
+    problems = _Problems(source, known)
+    limit = config.MAX_CELL_CHARS
+    for j, col in enumerate(columns):
+        lengths = np.fromiter(map(len, col), dtype=np.int64, count=len(col))
+        if (lengths > limit).any():
+            name = _column_name(str(df.columns[j]).strip(), known) or f"{j + 1}"
+            problems.cells(rows, lengths > limit, name,
+                           lambda p, lengths=lengths: f"the cell has {lengths[p]:,} characters; the limit is {limit:,} per cell")
+    return _make_table(source, list(df.columns), columns, rows, known, problems, clean=True)
 
 
 def _column_name(name: str, known: Sequence[str]) -> str:
