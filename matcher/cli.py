@@ -48,6 +48,13 @@ def _fail(lines: list[str], ctx: click.Context) -> None:
     ctx.exit(1)
 
 
+def _normalised_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An id option in its one spelling (NFC, no invisible characters), as the tables' ids are."""
+    from matcher.ids import normalise_id
+
+    return None if value is None else normalise_id(value)
+
+
 def _weights_options(f):
     f = click.option(
         "--weight", "weight_items", multiple=True, metavar="BLOCK=VALUE",
@@ -136,8 +143,9 @@ def train(schools_path, partners_path, history_path, model_path, encoder, weight
 
 
 @main.command()
-@click.option("--school", "school_id", help="Rank partners for this school id.")
-@click.option("--partner", "partner_id", help="Rank schools for this partner id (the reverse question).")
+@click.option("--school", "school_id", callback=_normalised_id, help="Rank partners for this school id.")
+@click.option("--partner", "partner_id", callback=_normalised_id,
+              help="Rank schools for this partner id (the reverse question).")
 @click.option("--need", help="Rank partners for a need typed here.")
 @click.option("--grades", help="Grades for --need, e.g. 6-8 or K-5.")
 @click.option("--lat", type=float, help="Latitude for --need (with --lon).")
@@ -202,8 +210,8 @@ def _to_table(title: str, matches) -> str:
 
 
 @main.command()
-@click.option("--school", "school_id", required=True, help="School id.")
-@click.option("--partner", "partner_id", required=True, help="Partner id.")
+@click.option("--school", "school_id", required=True, callback=_normalised_id, help="School id.")
+@click.option("--partner", "partner_id", required=True, callback=_normalised_id, help="Partner id.")
 @_model_option
 @_weights_options
 @_state_options

@@ -17,6 +17,10 @@ lines and rows whose cells are all blank are skipped. Whitespace around
 every cell is removed. A cell holds at most ``config.MAX_CELL_CHARS``
 (100,000) characters; a longer one is a problem of that cell.
 
+Ids (``school_id``, ``partner_id``) are normalised (:func:`matcher.ids.normalise_id`:
+Unicode NFC, zero-width and other invisible characters removed), so two ids
+that only look alike are duplicate ids.
+
 ``schools.csv``
     required ``school_id`` (unique, non-blank), ``name``, ``needs`` (free
     text; may be blank only if ``need_categories`` is given); optional
@@ -66,6 +70,7 @@ import pandas as pd
 from matcher import config
 from matcher.errors import DataError
 from matcher.grades import parse_grades
+from matcher.ids import normalise_id
 from matcher.taxonomy import Taxonomy, load_taxonomy
 
 #: What the ``read_*`` functions accept: a path, or an open binary/text file.
@@ -661,20 +666,31 @@ class _Table:
                 self.problems.column(column, f"missing required column (found: {found})")
 
     def ids(self, column: str, *, unique: bool) -> np.ndarray:
-        """Check an id column: never blank and, if ``unique``, never repeated."""
+        """Check an id column: never blank and, if ``unique``, never repeated.
+
+        Ids are normalised first (:func:`matcher.ids.normalise_id`: NFC, no
+        invisible characters), so ids that only look alike are duplicates.
+        """
         ids = self.text(column)
         if not self.has(column):
             return ids
+        altered: set[str] = set()
+        if not all(map(str.isascii, ids)):
+            raw = ids
+            ids = _object_array_of_str([normalise_id(v) for v in raw])
+            altered = set(ids[raw != ids])
         blank = ids == ""
         self.flag(column, blank, lambda p: f"{column} is blank (required on every row)")
         if unique and self.n:
             repeated = pd.Series(ids, dtype=object).duplicated(keep="first").to_numpy() & ~blank
             if repeated.any():
                 first_row = self._first_rows(ids, repeated)
+                alike = " (ids differing only in invisible characters or in how accents are encoded are one id)"
                 self.flag(
                     column,
                     repeated,
-                    lambda p: f"duplicate {column} {ids[p]!r} (first seen in row {first_row[ids[p]]})",
+                    lambda p: f"duplicate {column} {ids[p]!r} (first seen in row {first_row[ids[p]]})"
+                    + (alike if ids[p] in altered else ""),
                 )
         return ids
 

@@ -38,6 +38,7 @@ from typing import Any
 
 from matcher.errors import MatcherError
 from matcher.formats import csv_text
+from matcher.ids import normalise_id
 from matcher.persistence import atomic_write
 
 from matcher.config import DEFAULT_COOLDOWN_DAYS, DEFAULT_OUTREACH_DB  # noqa: E402,F401  (re-exported)
@@ -249,7 +250,8 @@ class OutreachStore:
         ----------
         school_id, partner_id : str
             Ids as in the schools and partners tables (not checked against
-            them here); surrounding whitespace is removed.
+            them here), normalised as the tables' ids are
+            (:func:`matcher.ids.normalise_id`).
         status : str
             One of :data:`STATUSES`; case, spaces and hyphens are forgiven
             (``"Do not contact"`` is ``do_not_contact``).
@@ -308,7 +310,7 @@ class OutreachStore:
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {_EVENT_COLUMNS} FROM events WHERE school_id = ? AND partner_id = ? ORDER BY id",
-                (str(school_id).strip(), str(partner_id).strip()),
+                (normalise_id(str(school_id)), normalise_id(str(partner_id))),
             ).fetchall()
         return [Event(*row) for row in rows]
 
@@ -589,10 +591,10 @@ def _latest(conn: sqlite3.Connection, school_id: str | None = None, partner_id: 
     where, params = [], []
     if school_id is not None:
         where.append("school_id = ?")
-        params.append(str(school_id).strip())
+        params.append(normalise_id(str(school_id)))
     if partner_id is not None:
         where.append("partner_id = ?")
-        params.append(str(partner_id).strip())
+        params.append(normalise_id(str(partner_id)))
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     # Latest = highest id, not latest created_at: ids follow commit order
     # even if a clock is adjusted backwards.
@@ -634,10 +636,10 @@ def normalise_status(status: str) -> str:
 
 
 def _clean_id(value: str, name: str) -> str:
-    """Strip an id; refuse a blank or non-text one."""
+    """An id in its one spelling (see :mod:`matcher.ids`); refuse a blank or non-text one."""
     if not isinstance(value, str):
         raise StateError(f"{name} must be text, not {type(value).__name__}")
-    value = value.strip()
+    value = normalise_id(value)
     if not value:
         raise StateError(f"{name} must not be blank")
     return value

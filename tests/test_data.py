@@ -562,3 +562,38 @@ def test_the_csv_modules_field_limit_never_surfaces(tmp_path: Path) -> None:
         (message,) = problems(read_schools, path)
         assert "field limit" not in message and "row 2, column needs" in message
     assert csv.field_size_limit() == before  # the process-wide limit is put back
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [("Caf\u00e9-1", "Cafe\u0301-1"), ("S1", "S\u200b1"), ("S1", "\ufeffS1\u2060")],
+    ids=["nfc-vs-nfd", "zero-width-space", "bom-and-word-joiner"],
+)
+def test_look_alike_ids_are_duplicate_ids(tmp_path: Path, first: str, second: str) -> None:
+    from matcher.ids import normalise_id
+
+    path = write(tmp_path, "s.csv", f"school_id,name,needs\n{first},A,tutoring\n{second},B,meals\n")
+    assert problems(read_schools, path) == [
+        f"{path}: row 3, column school_id: duplicate school_id {normalise_id(first)!r} (first seen in row 2) "
+        "(ids differing only in invisible characters or in how accents are encoded are one id)"
+    ]
+    path = write(tmp_path, "p.csv", f"partner_id,name,offerings\n{second},A,tutoring\nP2,B,meals\n")
+    assert read_partners(path)["partner_id"].tolist() == [normalise_id(first), "P2"]
+    path = write(tmp_path, "h.csv", f"school_id,partner_id\n{second},{second}\n")
+    assert read_partnerships(path)["school_id"].tolist() == [normalise_id(first)]
+
+
+def test_look_alike_ids_find_the_same_school_in_the_cli_and_the_outreach_store(model_file, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from matcher.cli import main
+    from matcher.state import OutreachStore
+
+    plain = CliRunner().invoke(main, ["recommend", "--model", str(model_file), "--school", "S1", "--format", "json"])
+    hidden = CliRunner().invoke(main, ["recommend", "--model", str(model_file), "--school", "S\u200b1", "--format", "json"])
+    assert hidden.exit_code == 0 and json.loads(hidden.stdout) == json.loads(plain.stdout)
+    store = OutreachStore(tmp_path / "o.db")
+    store.record("S\u200b1", "P\ufeff1", "contacted")
+    assert [(e.school_id, e.partner_id) for e in store.history("S1", "P1")] == [("S1", "P1")]

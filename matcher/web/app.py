@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from matcher import config
 from matcher.errors import MatcherError, UnknownIdError
 from matcher.formats import recommendations_csv
+from matcher.ids import normalise_id
 from matcher.state import OutreachStore, StateError
 
 log = logging.getLogger("matcher.web")
@@ -233,12 +234,13 @@ class Service:
                 for i in hits]
 
     def school_name(self, school_id: str) -> str:
-        return str(self.model.school_names_[self.model._position("school", school_id)])
+        return str(self.model.school_names_[self.model._position("school", normalise_id(school_id))])
 
     def partner_name(self, partner_id: str) -> str:
-        return str(self.model.partner_names_[self.model._position("partner", partner_id)])
+        return str(self.model.partner_names_[self.model._position("partner", normalise_id(partner_id))])
 
     def for_school(self, school_id: str, top: int, include_full=False, include_current=False, weights=None):
+        school_id = normalise_id(school_id)
         self.model._position("school", school_id)  # unknown id -> 404 before touching the database
         state = self.state(include_current, school_id=school_id)
         matches = self.model.recommend(school_id, n=top, weights=weights, include_full=include_full, state=state)
@@ -254,6 +256,7 @@ class Service:
         return [m.to_dict() for m in matches]
 
     def for_partner(self, partner_id: str, top: int, include_full=False, include_current=False, weights=None):
+        partner_id = normalise_id(partner_id)
         self.model._position("partner", partner_id)
         state = self.state(include_current)
         matches = self.model.recommend_schools(partner_id, n=top, weights=weights, include_full=include_full, state=state)
@@ -263,21 +266,24 @@ class Service:
         return rows
 
     def explain(self, school_id: str, partner_id: str, include_current=False, weights=None) -> dict[str, Any]:
-        self._check_pair(school_id, partner_id)
+        school_id, partner_id = self._check_pair(school_id, partner_id)
         state = self.state(include_current, school_id=school_id)
         return self.model.explain(school_id, partner_id, weights=weights, state=state).to_dict()
 
     def history(self, school_id: str, partner_id: str) -> list[dict[str, Any]]:
-        self._check_pair(school_id, partner_id)
+        school_id, partner_id = self._check_pair(school_id, partner_id)
         return [e.to_dict() for e in self.store.history(school_id, partner_id)]
 
     def record(self, school_id: str, partner_id: str, status: str, note: str) -> dict[str, Any]:
-        self._check_pair(school_id, partner_id)  # never record events for ids the model does not know
+        school_id, partner_id = self._check_pair(school_id, partner_id)  # never record events for unknown ids
         return self.store.record(school_id, partner_id, status, note).to_dict()
 
-    def _check_pair(self, school_id: str, partner_id: str) -> None:
+    def _check_pair(self, school_id: str, partner_id: str) -> tuple[str, str]:
+        """The pair's ids in their one spelling; UnknownIdError when the model does not know one."""
+        school_id, partner_id = normalise_id(school_id), normalise_id(partner_id)
         self.model._position("school", school_id)
         self.model._position("partner", partner_id)
+        return school_id, partner_id
 
 
 

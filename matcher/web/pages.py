@@ -114,8 +114,10 @@ def page_context(svc, qp: Mapping[str, str]) -> tuple[dict[str, Any], int]:
             if form["partner"]:
                 return ctx, _detail(svc, ctx, school_id, form["partner"], include_current, bars, href)
         elif form["partner"]:
+            from matcher.ids import normalise_id
+
             ctx["mode"] = "partner"
-            partner_id = form["partner"]
+            partner_id = normalise_id(form["partner"])
             ctx["heading"] = f"Schools for {partner_id} {svc.partner_name(partner_id)}"
             rows = svc.for_partner(partner_id, top, include_full, include_current)
             ctx["rows"] = rows
@@ -153,9 +155,11 @@ def _float(text: str, what: str) -> float | None:
 
 def _resolve_school(svc, text: str, ctx: dict[str, Any], href) -> str | None:
     """An exact id, or the only school whose id or name contains the text; else choices or an error."""
+    from matcher.ids import normalise_id
+
     try:
-        svc.model._position("school", text)
-        return text
+        svc.model._position("school", normalise_id(text))
+        return normalise_id(text)
     except UnknownIdError as exc:
         unknown = exc
     hits = svc.search_schools(text, 50)
