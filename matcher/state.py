@@ -213,6 +213,13 @@ class OutreachStore:
     clock : callable, optional
         Returns the current time (aware, or naive meaning UTC); default
         ``datetime.now(timezone.utc)``. Inject one for tests.
+    hold_open : bool, default False
+        Keep one idle connection open until :meth:`close` (for a server). A
+        reader needs SQLite's WAL index file (``-shm``), which the first
+        connection to open the database re-creates; on a full disk that
+        fails, and every read with it. Held open, the index stays in place,
+        so reads keep working on a full disk while writes fail with a
+        :class:`StateError` that says the disk is full.
 
     Raises
     ------
@@ -230,13 +237,27 @@ class OutreachStore:
     ['contacted']
     """
 
-    def __init__(self, path: str | Path, clock: Callable[[], datetime] | None = None):
+    def __init__(self, path: str | Path, clock: Callable[[], datetime] | None = None, *, hold_open: bool = False):
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
             # Every operation opens a new connection, so an in-memory db would be empty each time.
             raise StateError(f"{path!r}: the outreach store needs a file path")
         self.path = Path(path).expanduser()
         self._clock = clock or _utc_now
         self._initialise()
+        self._held: sqlite3.Connection | None = None
+        if hold_open:
+            with self._errors():
+                held = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                       check_same_thread=False)
+                held.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # maps the WAL index
+            self._held = held
+
+    def close(self) -> None:
+        """Close the connection kept by ``hold_open`` (operations still work: each opens its own)."""
+        held, self._held = self._held, None
+        if held is not None:
+            with contextlib.suppress(sqlite3.Error):
+                held.close()
 
     def __repr__(self) -> str:
         return f"OutreachStore({str(self.path)!r})"
@@ -700,6 +721,10 @@ def _describe(path: Path, exc: sqlite3.DatabaseError) -> str:
     lower = text.lower()
     if "not a database" in lower or "malformed" in lower or "disk image" in lower:
         return f"{path}: is not an outreach database (not a SQLite file, or damaged): {text}"
+    if "disk is full" in lower:
+        return f"{path}: cannot save to the outreach database: the disk is full ({text}); free some space and try again"
+    if "disk i/o error" in lower:
+        return f"{path}: cannot use the outreach database: disk I/O error (is the disk full or failing?)"
     if _is_busy(exc):
         return (
             f"{path}: the outreach database is busy (another program kept it locked for more "

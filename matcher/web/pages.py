@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from matcher import config
 from matcher.errors import MatcherError, UnknownIdError
 from matcher.formats import recommendations_csv
-from matcher.state import STATUSES
+from matcher.state import STATUSES, StateError
 
 #: Button labels of the outreach statuses.
 STATUS_LABELS = {
@@ -131,6 +131,10 @@ def page_context(svc, qp: Mapping[str, str]) -> tuple[dict[str, Any], int]:
         ctx["error"] = {"message": str(exc), "suggestions": [(s, href(**{key: s})) for s in exc.suggestions]}
         ctx["mode"] = None
         return ctx, 404
+    except StateError as exc:  # the outreach database itself (full disk...): not the user's input
+        ctx["error"] = {"message": f"outreach database unavailable: {exc}", "suggestions": []}
+        ctx["mode"] = None
+        return ctx, 503
     except MatcherError as exc:
         ctx["error"] = {"message": str(exc), "suggestions": []}
         ctx["mode"] = None
