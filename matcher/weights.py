@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -137,8 +138,16 @@ def read_weights_file(path: str | Path) -> dict[str, float]:
     return check_weights(data, source=str(path))
 
 
+#: A plain non-negative decimal weight: at most 15 digits before and after the point and a
+#: two-digit exponent, so any five of them add up to a finite number.
+WEIGHT_VALUE = r"(?:[0-9]{1,15}(?:\.[0-9]{0,15})?|\.[0-9]{1,15})(?:[eE][+-]?[0-9]{1,2})?"
+#: One ``BLOCK=VALUE`` option, exactly as :func:`parse_weight_options` accepts it (also the
+#: web API's ``weight`` query pattern, so its schema and its behaviour agree).
+WEIGHT_OPTION = rf"[ \t]*(?:{'|'.join(BLOCKS)})[ \t]*=[ \t]*{WEIGHT_VALUE}[ \t]*"
+
+
 def parse_weight_options(items: Iterable[str]) -> dict[str, float]:
-    """Parse repeated ``BLOCK=VALUE`` options.
+    """Parse repeated ``BLOCK=VALUE`` options (each must match :data:`WEIGHT_OPTION`).
 
     Examples
     --------
@@ -154,4 +163,8 @@ def parse_weight_options(items: Iterable[str]) -> dict[str, float]:
             out[block.strip()] = float(value)
         except ValueError:
             raise WeightsError(f"--weight: weight of {block.strip()!r} must be a number, got {value!r}") from None
+        check_weights(out, source="--weight")  # unknown block, negative, not finite: the usual messages
+        if not re.fullmatch(WEIGHT_OPTION, item):
+            raise WeightsError(f"--weight: weight of {block.strip()!r} must be a plain decimal number such as 0.25 "
+                               f"(at most 15 digits before and after the point), got {value.strip()!r}")
     return check_weights(out, source="--weight")
