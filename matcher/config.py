@@ -40,6 +40,11 @@ DEFAULT_GEO_LENGTH_KM = 25.0
 #: and overridable at query time.
 DEFAULT_SERVICE_RADIUS_KM = 80.0
 
+#: Largest request body the web app reads (bytes); a larger one is refused with 413 before it is read.
+MAX_REQUEST_BYTES = 1 << 20  # 1 MiB: a need is at most 5,000 characters, a note 4,000
+#: Shortest token ``matcher serve --token`` accepts (characters; blank tokens are refused too).
+MIN_TOKEN_CHARS = 16
+
 #: Outreach state (shortlisted, contacted, declined, partnered, do-not-contact) for the CLI and web app.
 DEFAULT_OUTREACH_DB = PROJECT_ROOT / "models" / "outreach.db"
 #: Days a declined pair stays out of suggestions.
