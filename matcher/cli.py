@@ -500,8 +500,8 @@ def outcomes_export(db_path, output):
               help="Address to listen on. Anything but loopback needs --token.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free one).")
 @click.option("--token", envvar="MATCHER_TOKEN", default=None,
-              help="Require 'Authorization: Bearer TOKEN' on every request (or env MATCHER_TOKEN); "
-                   "a browser opens /?token=TOKEN once.")
+              help="Require 'Authorization: Bearer TOKEN' on every request (or env MATCHER_TOKEN; at least "
+                   "16 characters); a browser opens /?token=TOKEN once. Without one, only loopback Host names are served.")
 @click.option("--cooldown-days", type=click.IntRange(min=0), default=config.DEFAULT_COOLDOWN_DAYS, show_default=True,
               help="Days a declined pair stays out of suggestions.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,

@@ -157,3 +157,32 @@ def test_full_disk_message_names_the_file_and_keeps_the_old_model(copy, data_dir
     assert result.stderr == f"Error: {copy}: No space left on device\n"
     assert copy.read_bytes() == before and load_model(copy) is not None
     assert not list(copy.parent.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("command", ["rank", "assign", "export"])
+def test_full_disk_message_names_the_output_file(model_file, tmp_path, monkeypatch, command):
+    import errno
+    import os
+
+    from click.testing import CliRunner
+
+    from matcher.cli import main
+    from matcher.state import OutreachStore
+
+    out = tmp_path / "out.csv"
+    out.write_text("the old file\n")
+    db = tmp_path / "o.db"
+    OutreachStore(db).record("S1", "P1", "partnered")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    args = {"rank": ["rank", "--model", str(model_file), "--output", str(out), "--quiet", "--db", str(db)],
+            "assign": ["assign", "--model", str(model_file), "--output", str(out), "--db", str(db)],
+            "export": ["outcomes", "export", "--db", str(db), "--output", str(out)]}[command]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert str(out) in result.stderr and "No space left on device" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+    assert out.read_text() == "the old file\n"  # nothing half-written replaced it
