@@ -488,6 +488,11 @@ def _parse_records(lines: list[str], source: str) -> list[list[str]]:
         raise DataError([f"{source}: cannot parse CSV at line {reader.line_num}: {exc}"]) from None
 
 
+def _too_long(lengths: np.ndarray) -> Callable[[int], str]:
+    """The message of a cell over ``config.MAX_CELL_CHARS``, for position ``p`` of ``lengths``."""
+    return lambda p: f"the cell has {int(lengths[p]):,} characters; the limit is {config.MAX_CELL_CHARS:,} per cell"
+
+
 def _oversized_cells(records: list[list[str]], header: Sequence[str], known: Sequence[str], problems: "_Problems",
                      skip_last: bool) -> None:
     """Report every cell longer than ``config.MAX_CELL_CHARS`` (record i is spreadsheet row i + 1)."""
@@ -500,9 +505,7 @@ def _oversized_cells(records: list[list[str]], header: Sequence[str], known: Seq
         for j, cell in enumerate(rec):
             if len(cell) > limit:
                 column = names[j] if j < len(names) else f"{j + 1}"
-                n = len(cell)
-                problems.cells(np.array([i + 1]), np.array([True]), column,
-                               lambda p, n=n: f"the cell has {n:,} characters; the limit is {limit:,} per cell")
+                problems.cells(np.array([i + 1]), np.array([True]), column, _too_long(np.array([len(cell)])))
 
 
 def _read_table(path: Source, source: str, known: Sequence[str]) -> _Table:
@@ -875,8 +878,7 @@ def _table_from_frame(df: pd.DataFrame, source: str, known: Sequence[str]) -> _T
         lengths = np.fromiter(map(len, col), dtype=np.int64, count=len(col))
         if (lengths > limit).any():
             name = _column_name(str(df.columns[j]).strip(), known) or f"{j + 1}"
-            problems.cells(rows, lengths > limit, name,
-                           lambda p, lengths=lengths: f"the cell has {lengths[p]:,} characters; the limit is {limit:,} per cell")
+            problems.cells(rows, lengths > limit, name, _too_long(lengths))
     return _make_table(source, list(df.columns), columns, rows, known, problems, clean=True)
 
 
