@@ -44,6 +44,7 @@ matrix path bit for bit. Where a top-k is too wide for pruning to pay
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import threading
 from pathlib import Path
@@ -972,9 +973,16 @@ def _table_field(table: tuple[np.ndarray, np.ndarray], idx: np.ndarray) -> _Fiel
 
 
 def _string_table(values: Sequence[str], fmt: str) -> tuple[np.ndarray, np.ndarray]:
-    """Strings as CSV fields or JSON strings, UTF-8, in a byte matrix with lengths."""
+    """Strings as CSV fields or JSON strings, UTF-8, in a byte matrix with lengths.
+
+    CSV cells go through :func:`matcher.formats.neutralise` (formula injection), JSON strings as they are.
+    """
     import json
 
+    if fmt == "csv":
+        from matcher.formats import neutralise
+
+        values = [neutralise(str(v)) for v in values]
     vals = np.asarray([str(v) for v in values], dtype=str)
     try:  # plain printable ASCII without quotes, commas or backslashes: no escaping needed
         raw = np.char.encode(vals, "ascii") if len(vals) else np.zeros(0, "S1")
@@ -1086,26 +1094,15 @@ def _parquet_modules():
     return pa, pq
 
 
-@__import__("contextlib").contextmanager
 def _atomic_output(path, tmp_dir):
     """Write to a temporary file in ``tmp_dir`` (same filesystem), fsync, then move it to ``path``.
 
     Temporaries live in the run's parts folder, so a killed run leaves none beside the output.
+    The output gets the umask's mode like every other output (see :func:`matcher.persistence.atomic_write`).
     """
-    import os
-    import tempfile
+    from matcher.persistence import atomic_write
 
-    fd, tmp = tempfile.mkstemp(prefix=".output.", suffix=".tmp", dir=tmp_dir)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    return atomic_write(path, "wb", tmp_dir=tmp_dir)
 
 
 def _write_output(path, fmt: str, rows: np.ndarray, school_ids: np.ndarray, partner_ids: np.ndarray, tmp_dir) -> None:
@@ -1158,6 +1155,8 @@ PART_DTYPE = np.dtype(
 #: Bumped when part files or the chunk plan change meaning (old parts are then refused).
 PARTS_VERSION = 2
 _MANIFEST = "manifest.json"
+#: Manifest key of the completed chunks' sha256 (``{"000003": "ab12..."}``), not a run parameter.
+_CHUNK_SUMS = "chunk_sha256"
 
 
 def parts_dir(output) -> Path:
@@ -1180,11 +1179,20 @@ def _to_part(rows: np.ndarray, res: ChunkResult) -> np.ndarray:
 
 
 class _Parts:
-    """The parts folder of a run: a lock, the manifest and one file per completed chunk."""
+    """The parts folder of a run: a lock, the manifest and one file per completed chunk.
+
+    The manifest records the run's parameters and, under ``chunk_sha256``, the
+    sha256 of every completed chunk file; ``--resume`` uses only chunks whose
+    file still has that sha256 (a damaged one is ranked again). A chunk's
+    sha256 is recorded before its file moves into place, so every chunk file
+    a killed run leaves is covered.
+    """
 
     def __init__(self, output):
         self.dir = parts_dir(output)
         self._lock = None
+        self._manifest: dict = {}
+        self._sums: dict[str, str] = {}
 
     def __enter__(self):
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -1233,6 +1241,7 @@ class _Parts:
                 f"or delete {name} to start over"
             )
         if old is not None:
+            sums = old.pop(_CHUNK_SUMS, None)
             diff = [k for k in sorted(set(old) | set(manifest)) if old.get(k) != manifest.get(k)]
             if diff:
                 what = ", ".join(_describe(k, old.get(k), manifest.get(k)) for k in diff)
@@ -1240,22 +1249,38 @@ class _Parts:
                     f"cannot resume: the interrupted run in {name} differs in {what}; rerun it with the same "
                     f"model, schools and options, or delete {name} to start over"
                 )
-            return {c for c in range(len(chunks)) if self._valid(c, chunks[c])}
+            self._manifest = manifest
+            self._sums = {k: v for k, v in sums.items() if isinstance(v, str)} if isinstance(sums, dict) else {}
+            done = {c for c in range(len(chunks)) if self._valid(c, chunks[c])}
+            self._sums = {k: v for k, v in self._sums.items() if k.isdigit() and int(k) in done}
+            return done
         for f in self.dir.glob("chunk-*.npy"):  # no manifest: nothing trustworthy to resume
             f.unlink(missing_ok=True)
-        from matcher.persistence import atomic_write
-
-        with atomic_write(mpath, "w") as fh:
-            json.dump(manifest, fh, indent=2, sort_keys=True)
-            fh.write("\n")
+        self._manifest, self._sums = manifest, {}
+        self._save_manifest(fsync=True)
         return set()
 
+    def _save_manifest(self, fsync: bool = False) -> None:
+        """Write the manifest with the chunk sums recorded so far (atomically)."""
+        import json
+
+        from matcher.persistence import atomic_write
+
+        with atomic_write(self.dir / _MANIFEST, "w", fsync=fsync) as fh:
+            json.dump({**self._manifest, _CHUNK_SUMS: dict(sorted(self._sums.items()))}, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+
     def _valid(self, c: int, rows: np.ndarray) -> bool:
+        import hashlib
+
         path = self.chunk_path(c)
         if not path.exists():
             return False
         try:
-            part = np.load(path, allow_pickle=False)
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != self._sums.get(f"{c:06d}"):
+                raise ValueError("sha256 differs")  # damaged, or never recorded
+            part = np.load(io.BytesIO(data), allow_pickle=False)
         except (OSError, ValueError, EOFError):
             path.unlink(missing_ok=True)
             return False
@@ -1265,19 +1290,18 @@ class _Parts:
         return True
 
     def write(self, c: int, part: np.ndarray) -> None:
-        import os
-        import tempfile
+        import hashlib
 
-        path = self.chunk_path(c)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.dir)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, part, allow_pickle=False)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        from matcher.persistence import atomic_write
+
+        buf = io.BytesIO()
+        np.save(buf, part, allow_pickle=False)
+        data = buf.getvalue()
+        # No fsync: a chunk that did not reach the disk fails its sha256 on resume and is ranked again.
+        with atomic_write(self.chunk_path(c), "wb", fsync=False) as fh:
+            fh.write(data)
+            self._sums[f"{c:06d}"] = hashlib.sha256(data).hexdigest()
+            self._save_manifest()  # before the chunk moves into place
 
     def read_all(self, n_chunks: int) -> np.ndarray:
         parts = [np.load(self.chunk_path(c), allow_pickle=False) for c in range(n_chunks)]

@@ -48,6 +48,13 @@ def _fail(lines: list[str], ctx: click.Context) -> None:
     ctx.exit(1)
 
 
+def _normalised_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An id option in its one spelling (NFC, no invisible characters), as the tables' ids are."""
+    from matcher.ids import normalise_id
+
+    return None if value is None else normalise_id(value)
+
+
 def _weights_options(f):
     f = click.option(
         "--weight", "weight_items", multiple=True, metavar="BLOCK=VALUE",
@@ -136,8 +143,9 @@ def train(schools_path, partners_path, history_path, model_path, encoder, weight
 
 
 @main.command()
-@click.option("--school", "school_id", help="Rank partners for this school id.")
-@click.option("--partner", "partner_id", help="Rank schools for this partner id (the reverse question).")
+@click.option("--school", "school_id", callback=_normalised_id, help="Rank partners for this school id.")
+@click.option("--partner", "partner_id", callback=_normalised_id,
+              help="Rank schools for this partner id (the reverse question).")
 @click.option("--need", help="Rank partners for a need typed here.")
 @click.option("--grades", help="Grades for --need, e.g. 6-8 or K-5.")
 @click.option("--lat", type=float, help="Latitude for --need (with --lon).")
@@ -202,8 +210,8 @@ def _to_table(title: str, matches) -> str:
 
 
 @main.command()
-@click.option("--school", "school_id", required=True, help="School id.")
-@click.option("--partner", "partner_id", required=True, help="Partner id.")
+@click.option("--school", "school_id", required=True, callback=_normalised_id, help="School id.")
+@click.option("--partner", "partner_id", required=True, callback=_normalised_id, help="Partner id.")
 @_model_option
 @_weights_options
 @_state_options
@@ -421,8 +429,10 @@ def assign(model_path, per_school, equity_weight, candidates, method, weights_fi
     state = _state_from(db_path, cooldown_days, include_current)
     result = assign_from_model(model, per_school=per_school, equity_weight=equity_weight,
                                candidates_per_school=candidates, weights=weights, state=state, method=method)
+    from matcher.formats import frame_csv
+
     with atomic_write(output, "w") as fh:
-        result.pairs.to_csv(fh, index=False, lineterminator="\n")
+        fh.write(frame_csv(result.pairs))
     n = len(model.school_ids_)
     click.echo(f"Assigned {len(result.pairs):,} pairs with the {result.method} method; written to {output}")
     click.echo(f"schools served: {result.schools_served:,} of {n:,}; partners used: {result.partners_used:,}; "
@@ -492,8 +502,8 @@ def outcomes_export(db_path, output):
               help="Address to listen on. Anything but loopback needs --token.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free one).")
 @click.option("--token", envvar="MATCHER_TOKEN", default=None,
-              help="Require 'Authorization: Bearer TOKEN' on every request (or env MATCHER_TOKEN); "
-                   "a browser opens /?token=TOKEN once.")
+              help="Require 'Authorization: Bearer TOKEN' on every request (or env MATCHER_TOKEN; at least "
+                   "16 characters); a browser opens /?token=TOKEN once. Without one, only loopback Host names are served.")
 @click.option("--cooldown-days", type=click.IntRange(min=0), default=config.DEFAULT_COOLDOWN_DAYS, show_default=True,
               help="Days a declined pair stays out of suggestions.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,

@@ -61,6 +61,10 @@ HUB_CATEGORIES = 0.75
 HUB_MAX_LIFT = 0.1
 HUB_NEIGHBOURS = 10
 HUB_REFERENCE_SCHOOLS = 4096
+#: Largest request body the web app reads (bytes); a larger one is refused with 413 before it is read.
+MAX_REQUEST_BYTES = 1 << 20  # 1 MiB: a need is at most 5,000 characters, a note 4,000
+#: Shortest token ``matcher serve --token`` accepts (characters; blank tokens are refused too).
+MIN_TOKEN_CHARS = 16
 
 #: Outreach state (shortlisted, contacted, declined, partnered, do-not-contact) for the CLI and web app.
 DEFAULT_OUTREACH_DB = PROJECT_ROOT / "models" / "outreach.db"
@@ -75,6 +79,10 @@ DEFAULT_TOP = 10
 
 #: At most this many problems are listed per file before "... and N more".
 MAX_REPORTED_PROBLEMS = 20
+
+#: Longest cell of an input CSV, in characters (a need or offering is a few sentences;
+#: a longer cell is a mistake, such as a quote left unclosed, or an attack on memory).
+MAX_CELL_CHARS = 100_000
 
 #: Grade levels in order; a grade band is a bit mask over these.
 GRADE_LEVELS: tuple[str, ...] = ("PK", "K", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12")

@@ -14,7 +14,12 @@ one header row. Header names are matched ignoring case, surrounding spaces,
 and spaces/hyphens versus underscores (``School ID`` is ``school_id``).
 Extra columns are kept, as stripped strings, after the known ones. Blank
 lines and rows whose cells are all blank are skipped. Whitespace around
-every cell is removed.
+every cell is removed. A cell holds at most ``config.MAX_CELL_CHARS``
+(100,000) characters; a longer one is a problem of that cell.
+
+Ids (``school_id``, ``partner_id``) are normalised (:func:`matcher.ids.normalise_id`:
+Unicode NFC, zero-width and other invisible characters removed), so two ids
+that only look alike are duplicate ids.
 
 ``schools.csv``
     required ``school_id`` (unique, non-blank), ``name``, ``needs`` (free
@@ -53,6 +58,8 @@ import gc
 import io
 import os
 import re
+import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any, Union
@@ -63,6 +70,7 @@ import pandas as pd
 from matcher import config
 from matcher.errors import DataError
 from matcher.grades import parse_grades
+from matcher.ids import normalise_id
 from matcher.taxonomy import Taxonomy, load_taxonomy
 
 #: What the ``read_*`` functions accept: a path, or an open binary/text file.
@@ -457,14 +465,60 @@ def _split_lines(text: str) -> list[str]:
     return text.splitlines(keepends=True)
 
 
+_FIELD_LIMIT_LOCK = threading.Lock()
+_FIELD_LIMIT_USERS = [0, 0]  # [readers parsing now, the limit before the first of them]
+
+
+@contextmanager
+def _no_csv_field_limit() -> Iterator[None]:
+    """Lift the csv module's (process-wide) field size limit while parsing.
+
+    Cell length is checked afterwards against ``config.MAX_CELL_CHARS``, with
+    a message naming the row and column, so the csv module's own "field larger
+    than field limit" never reaches a user. The old limit is put back when the
+    last concurrent reader is done.
+    """
+    with _FIELD_LIMIT_LOCK:
+        if _FIELD_LIMIT_USERS[0] == 0:
+            _FIELD_LIMIT_USERS[1] = csv.field_size_limit(sys.maxsize)
+        _FIELD_LIMIT_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _FIELD_LIMIT_LOCK:
+            _FIELD_LIMIT_USERS[0] -= 1
+            if _FIELD_LIMIT_USERS[0] == 0:
+                csv.field_size_limit(_FIELD_LIMIT_USERS[1])
+
+
 def _parse_records(lines: list[str], source: str) -> list[list[str]]:
     """Parse lines into CSV records; a blank line is an empty record."""
     reader = csv.reader(lines)
     try:
-        return list(reader)
+        with _no_csv_field_limit():
+            return list(reader)
     except csv.Error as exc:
-        hint = " (is a quote left unclosed?)" if "field limit" in str(exc) else ""
-        raise DataError([f"{source}: cannot parse CSV at line {reader.line_num}: {exc}{hint}"]) from None
+        raise DataError([f"{source}: cannot parse CSV at line {reader.line_num}: {exc}"]) from None
+
+
+def _too_long(lengths: np.ndarray) -> Callable[[int], str]:
+    """The message of a cell over ``config.MAX_CELL_CHARS``, for position ``p`` of ``lengths``."""
+    return lambda p: f"the cell has {int(lengths[p]):,} characters; the limit is {config.MAX_CELL_CHARS:,} per cell"
+
+
+def _oversized_cells(records: list[list[str]], header: Sequence[str], known: Sequence[str], problems: "_Problems",
+                     skip_last: bool) -> None:
+    """Report every cell longer than ``config.MAX_CELL_CHARS`` (record i is spreadsheet row i + 1)."""
+    limit = config.MAX_CELL_CHARS
+    names = [_column_name(str(h).strip(), known) or f"{j + 1}" for j, h in enumerate(header)]
+    last = len(records) - 1 if skip_last else len(records)
+    for i, rec in enumerate(records[:last]):
+        if sum(map(len, rec)) <= limit:
+            continue
+        for j, cell in enumerate(rec):
+            if len(cell) > limit:
+                column = names[j] if j < len(names) else f"{j + 1}"
+                problems.cells(np.array([i + 1]), np.array([True]), column, _too_long(np.array([len(cell)])))
 
 
 def _read_table(path: Source, source: str, known: Sequence[str]) -> _Table:
@@ -473,10 +527,16 @@ def _read_table(path: Source, source: str, known: Sequence[str]) -> _Table:
     if not text or text.isspace():
         raise DataError([f"{source}: file is empty"])
     odd_quotes = text.count('"') % 2 == 1
+    short_file = len(text) <= config.MAX_CELL_CHARS
     lines = _split_lines(text)
     del text  # a million-row file is big: drop each stage once the next one is built
+    # Only a line that long, or a quoted cell spanning lines, can hold a cell over the limit:
+    # every cell is measured only then (a file that needs no look costs one pass over its lines).
+    long_line = not short_file and max(map(len, lines)) > config.MAX_CELL_CHARS
+    n_lines = len(lines)
     records = _parse_records(lines, source)
     del lines
+    may_be_long = long_line or (not short_file and len(records) != n_lines)
     start = next((i for i, rec in enumerate(records) if _has_text(rec)), None)
     if start is None:
         raise DataError([f"{source}: file is empty"])
@@ -485,12 +545,15 @@ def _read_table(path: Source, source: str, known: Sequence[str]) -> _Table:
     # swallowing every line after the stray quote into one cell. Quotes come in
     # pairs in CSV, so an odd count plus a last cell holding line breaks betrays it.
     last = records[-1]
-    if odd_quotes and any("\n" in cell or "\r" in cell for cell in last):
+    unclosed = odd_quotes and any("\n" in cell or "\r" in cell for cell in last)
+    if unclosed:
         problems.cells(
             np.array([len(records)]), np.array([True]), None,
             lambda p: "a quoted cell never ends: a stray \" swallows the rest of the file into this row",
         )
     header = records[start]
+    if may_be_long:
+        _oversized_cells(records, header, known, problems, skip_last=unclosed)
     body = records[start + 1 :]
     del records
     while body and not _has_text(body[-1]):
@@ -619,20 +682,31 @@ class _Table:
                 self.problems.column(column, f"missing required column (found: {found})")
 
     def ids(self, column: str, *, unique: bool) -> np.ndarray:
-        """Check an id column: never blank and, if ``unique``, never repeated."""
+        """Check an id column: never blank and, if ``unique``, never repeated.
+
+        Ids are normalised first (:func:`matcher.ids.normalise_id`: NFC, no
+        invisible characters), so ids that only look alike are duplicates.
+        """
         ids = self.text(column)
         if not self.has(column):
             return ids
+        altered: set[str] = set()
+        if not all(map(str.isascii, ids)):
+            raw = ids
+            ids = _object_array_of_str([normalise_id(v) for v in raw])
+            altered = set(ids[raw != ids])
         blank = ids == ""
         self.flag(column, blank, lambda p: f"{column} is blank (required on every row)")
         if unique and self.n:
             repeated = pd.Series(ids, dtype=object).duplicated(keep="first").to_numpy() & ~blank
             if repeated.any():
                 first_row = self._first_rows(ids, repeated)
+                alike = " (ids differing only in invisible characters or in how accents are encoded are one id)"
                 self.flag(
                     column,
                     repeated,
-                    lambda p: f"duplicate {column} {ids[p]!r} (first seen in row {first_row[ids[p]]})",
+                    lambda p: f"duplicate {column} {ids[p]!r} (first seen in row {first_row[ids[p]]})"
+                    + (alike if ids[p] in altered else ""),
                 )
         return ids
 
@@ -811,7 +885,14 @@ def _table_from_frame(df: pd.DataFrame, source: str, known: Sequence[str]) -> _T
         raise DataError([f"{source}: table is empty"])
     columns = [_stripped(df.iloc[:, j].tolist()) for j in range(df.shape[1])]
     rows = np.arange(2, len(df) + 2)
-    return _make_table(source, list(df.columns), columns, rows, known, _Problems(source, known), clean=True)
+    problems = _Problems(source, known)
+    limit = config.MAX_CELL_CHARS
+    for j, col in enumerate(columns):
+        lengths = np.fromiter(map(len, col), dtype=np.int64, count=len(col))
+        if (lengths > limit).any():
+            name = _column_name(str(df.columns[j]).strip(), known) or f"{j + 1}"
+            problems.cells(rows, lengths > limit, name, _too_long(lengths))
+    return _make_table(source, list(df.columns), columns, rows, known, problems, clean=True)
 
 
 def _column_name(name: str, known: Sequence[str]) -> str:

@@ -13,6 +13,7 @@ from matcher.errors import MatcherError, UnknownIdError
 from matcher.explain import explain_pair, matched_categories, reasons_for_partner, reasons_for_school
 from matcher.features import PartnerFeatures, SchoolFeatures, hub_statistics
 from matcher.grades import format_grades
+from matcher.ids import normalise_id
 from matcher.matches import Explanation, Match
 from matcher.params import ParamsMixin
 from matcher.ranking import rank_chunk, state_mask, top_k
@@ -187,7 +188,7 @@ class PartnerMatcher(ParamsMixin):
     def _row(self, kind: str, id_: str) -> int:
         pos = self.index(kind)
         try:
-            return pos[id_]
+            return pos[normalise_id(str(id_))]
         except (KeyError, TypeError):
             ids = self.school_ids_ if kind == "school" else self.partner_ids_
             names = self.school_names_ if kind == "school" else self.partner_names_
@@ -196,8 +197,8 @@ class PartnerMatcher(ParamsMixin):
     def resolve(self, kind: str, id_or_name: str) -> str:
         """The id of a school or partner given by id or by a unique name (case-insensitive)."""
         pos = self.index(kind)
-        if id_or_name in pos:
-            return id_or_name
+        if normalise_id(id_or_name) in pos:
+            return normalise_id(id_or_name)
         names = self.school_names_ if kind == "school" else self.partner_names_
         ids = self.school_ids_ if kind == "school" else self.partner_ids_
         key = str(id_or_name).strip().casefold()

@@ -3,18 +3,29 @@
 The metadata records versions, weights, the training files' sha256 and row
 counts, and the sha256 of the model file, which is verified *before*
 unpickling. Model files are pickles: load only files from a trusted source.
+The sha256 guarantees integrity (the pickle is the one that was trained
+with this metadata: not truncated, corrupt or swapped), not authenticity:
+anyone who can write the model file can write a matching metadata file.
+
 Every write goes to a temporary file in the target folder and is moved into
 place with ``os.replace``, so a failed or interrupted write leaves any
-existing model as it was.
+existing file as it was. Temporary files of runs that were killed (``kill
+-9`` gives them no chance to clean up) are removed by the next write to the
+same target (:func:`_remove_orphans`). How a model and its metadata, two
+files, are replaced so that an interrupted ``train`` always leaves a pair
+that loads is described in :func:`save_model`.
 """
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
 import platform
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +45,12 @@ def metadata_path(model_path: str | Path) -> Path:
     return p.with_name(p.stem + ".json") if p.suffix != ".json" else p.with_name(p.name + ".meta.json")
 
 
+def pending_metadata_path(model_path: str | Path) -> Path:
+    """Where :func:`save_model` puts the new metadata while the new model moves into place."""
+    meta = metadata_path(model_path)
+    return meta.with_name(meta.name + ".pending")
+
+
 def file_sha256(path: str | Path) -> str:
     """Hex sha256 of a file's bytes."""
     h = hashlib.sha256()
@@ -50,30 +67,124 @@ def _umask_mode() -> int:
     return 0o666 & ~mask
 
 
+#: When this process started (about): temporary files older than this belong to earlier runs.
+_STARTED = time.time()
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id is running (on this machine)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # someone else's process: alive
+        return True
+    return True
+
+
+def _remove_orphans(folder: Path, name: str) -> None:
+    """Remove the temporary files of earlier writes of ``name`` that were killed.
+
+    A temporary file is ``.NAME.<pid>-<random>.tmp``. One is an orphan when it
+    is older than this run (so it is not a file this process is writing) and
+    the process that made it is gone (so it is not a concurrent run's file).
+    """
+    pattern = re.compile(re.escape(f".{name}.") + r"(?:(\d+)-)?[^/]*\.tmp$")
+    try:
+        candidates = list(folder.glob(f".{glob.escape(name)}.*.tmp"))
+    except OSError:
+        return
+    for tmp in candidates:
+        m = pattern.match(tmp.name)
+        if m is None:
+            continue
+        try:
+            if tmp.stat().st_mtime >= _STARTED:
+                continue
+            if m.group(1) is not None and _pid_alive(int(m.group(1))):
+                continue
+            tmp.unlink()
+        except OSError:  # gone meanwhile, or not ours to remove: leave it
+            continue
+
+
+def _naming_target(exc: OSError, target: Path, tmp: str) -> OSError:
+    """The error, naming the target file when it names none or only the temporary file.
+
+    A full disk raises ``OSError(ENOSPC)`` from ``write`` with no file name;
+    the message should say which file could not be written.
+    """
+    if exc.filename is None or str(exc.filename) == tmp:
+        return OSError(exc.errno, exc.strerror or str(exc), str(target))
+    return exc
+
+
 @contextlib.contextmanager
-def _staged(path: str | Path) -> Iterator[Path]:
-    """A temporary path beside ``path``, moved into place only if the block succeeds."""
+def _staged(path: str | Path, tmp_dir: str | Path | None = None) -> Iterator[Path]:
+    """A temporary path beside ``path`` (or in ``tmp_dir``), moved into place only if the block succeeds.
+
+    The moved file gets the mode the user's umask gives new files, like any
+    other output. Errors without a file name (a full disk) name ``path``.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    folder = Path(tmp_dir) if tmp_dir is not None else target.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(folder, target.name)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise _naming_target(exc, target, "") from None
     os.close(fd)
     try:
         yield Path(tmp)
         os.chmod(tmp, _umask_mode())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            named = _naming_target(exc, target, tmp)
+            if named is not exc:
+                raise named from None
         raise
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
-    """Write to a temporary file beside ``path``; move it into place only if the block succeeds."""
-    with _staged(path) as tmp, open(tmp, mode) as fh:
-        yield fh
-        fh.flush()
-        os.fsync(fh.fileno())
+def atomic_write(
+    path: str | Path, mode: str = "wb", *, tmp_dir: str | Path | None = None, fsync: bool = True
+) -> Iterator[IO[Any]]:
+    """Write to a temporary file beside ``path``; move it into place only if the block succeeds.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write (its folder is created if missing).
+    mode : str, default "wb"
+        ``open`` mode of the temporary file ("w" for UTF-8 text).
+    tmp_dir : str or Path, optional
+        Folder for the temporary file instead of the target's (same file system).
+    fsync : bool, default True
+        Flush the data to the disk before the move. Callers that verify what
+        they read back (a sha256) can skip it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
+    >>> with atomic_write(target, "w") as fh:
+    ...     _ = fh.write("done")
+    >>> target.read_text()
+    'done'
+    """
+    with _staged(path, tmp_dir) as tmp:
+        kwargs: dict[str, Any] = {} if "b" in mode else {"encoding": "utf-8"}
+        with open(tmp, mode, **kwargs) as fh:
+            yield fh
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
 
 
 def _versions() -> dict[str, str]:
@@ -95,6 +206,20 @@ def _versions() -> dict[str, str]:
 def save_model(model: Any, path: str | Path, training_files: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Save a fitted model and its metadata atomically; return the metadata.
 
+    Two files cannot be replaced in one step, so the order is chosen so that
+    a run killed at any moment leaves a model that loads, the old or the new:
+
+    1. the new model is written to a temporary file and its sha256 taken;
+    2. the new metadata (naming that sha256) is written to ``NAME.json.pending``
+       -- the old model and old metadata still verify;
+    3. the new model moves into place -- now the *pending* metadata is the one
+       that verifies, and :func:`read_metadata` picks it;
+    4. the pending metadata moves to ``NAME.json``.
+
+    Loading accepts the metadata, of the two, whose sha256 matches the model
+    file; a stale pending file (killed between 2 and 3) matches nothing and
+    is replaced by the next save.
+
     Parameters
     ----------
     model : PartnerMatcher
@@ -107,38 +232,43 @@ def save_model(model: Any, path: str | Path, training_files: dict[str, dict[str,
     import joblib
 
     target = Path(path)
-    with _staged(target) as tmp:  # the model moves into place last, after its metadata
-        joblib.dump(model, tmp)
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "versions": _versions(),
-            "weights": model.weights_,
-            "geo_length_km": model.geo_length_km,
-            "default_radius_km": model.default_radius_km,
-            "encoder": model.featurizer_.encoder_info,
-            "n_schools": len(model.school_ids_),
-            "n_partners": len(model.partner_ids_),
-            "n_history": int(getattr(model, "n_history_", 0)),
-            "n_categories": len(model.featurizer_.category_slugs),
-            "training_files": training_files or {},
-            "model_file": target.name,
-            "model_sha256": file_sha256(tmp),
-        }
-        with atomic_write(metadata_path(target), "w") as fh:
-            json.dump(meta, fh, indent=2)
-            fh.write("\n")
+    pending = pending_metadata_path(target)
+    meta: dict[str, Any] = {}
+    try:
+        with _staged(target) as tmp:  # step 3 happens when this block ends
+            joblib.dump(model, tmp)
+            meta = {
+                "format_version": FORMAT_VERSION,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "versions": _versions(),
+                "weights": model.weights_,
+                "geo_length_km": model.geo_length_km,
+                "default_radius_km": model.default_radius_km,
+                "encoder": model.featurizer_.encoder_info,
+                "n_schools": len(model.school_ids_),
+                "n_partners": len(model.partner_ids_),
+                "n_history": int(getattr(model, "n_history_", 0)),
+                "n_categories": len(model.featurizer_.category_slugs),
+                "training_files": training_files or {},
+                "model_file": target.name,
+                "model_sha256": file_sha256(tmp),
+            }
+            with atomic_write(pending, "w") as fh:
+                json.dump(meta, fh, indent=2)
+                fh.write("\n")
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if meta and target.exists() and file_sha256(target) == meta["model_sha256"]:
+                os.replace(pending, metadata_path(target))  # interrupted just after step 3: finish
+            else:
+                pending.unlink()  # the model did not move: the pending file describes nothing
+        raise
+    os.replace(pending, metadata_path(target))
     return meta
 
 
-def read_metadata(path: str | Path) -> dict[str, Any]:
-    """Read and check a model's metadata file, without touching the pickle."""
-    target = Path(path)
-    meta_file = metadata_path(target)
-    if not target.exists():
-        raise ModelFileError(f"{target}: no model file here; {_RETRAIN} (or pass --model PATH)")
-    if target.is_dir():
-        raise ModelFileError(f"{target}: is a directory, not a model file")
+def _load_metadata(meta_file: Path, target: Path) -> dict[str, Any]:
+    """One metadata file, read and checked."""
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -153,6 +283,30 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
             f"{meta.get('format_version')!r}, this version reads {FORMAT_VERSION}); {_RETRAIN}"
         )
     return meta
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """Read and check a model's metadata file, without unpickling the model.
+
+    Normally this reads ``NAME.json`` only. When a save was interrupted after
+    the new model moved into place (see :func:`save_model`), a pending
+    metadata file is left too; then the model file is hashed and the
+    metadata that matches it is returned.
+    """
+    target = Path(path)
+    if not target.exists():
+        raise ModelFileError(f"{target}: no model file here; {_RETRAIN} (or pass --model PATH)")
+    if target.is_dir():
+        raise ModelFileError(f"{target}: is a directory, not a model file")
+    pending = pending_metadata_path(target)
+    if pending.exists():
+        try:
+            candidate = _load_metadata(pending, target)
+        except ModelFileError:
+            candidate = None
+        if candidate is not None and candidate["model_sha256"] == file_sha256(target):
+            return candidate
+    return _load_metadata(metadata_path(target), target)
 
 
 def load_model(path: str | Path) -> Any:

@@ -28,8 +28,6 @@ matcher is refused rather than guessed at.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from matcher.errors import MatcherError
+from matcher.formats import csv_text
+from matcher.ids import normalise_id
 from matcher.persistence import atomic_write
 
 from matcher.config import DEFAULT_COOLDOWN_DAYS, DEFAULT_OUTREACH_DB  # noqa: E402,F401  (re-exported)
@@ -213,6 +213,13 @@ class OutreachStore:
     clock : callable, optional
         Returns the current time (aware, or naive meaning UTC); default
         ``datetime.now(timezone.utc)``. Inject one for tests.
+    hold_open : bool, default False
+        Keep one idle connection open until :meth:`close` (for a server). A
+        reader needs SQLite's WAL index file (``-shm``), which the first
+        connection to open the database re-creates; on a full disk that
+        fails, and every read with it. Held open, the index stays in place,
+        so reads keep working on a full disk while writes fail with a
+        :class:`StateError` that says the disk is full.
 
     Raises
     ------
@@ -230,13 +237,27 @@ class OutreachStore:
     ['contacted']
     """
 
-    def __init__(self, path: str | Path, clock: Callable[[], datetime] | None = None):
+    def __init__(self, path: str | Path, clock: Callable[[], datetime] | None = None, *, hold_open: bool = False):
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
             # Every operation opens a new connection, so an in-memory db would be empty each time.
             raise StateError(f"{path!r}: the outreach store needs a file path")
         self.path = Path(path).expanduser()
         self._clock = clock or _utc_now
         self._initialise()
+        self._held: sqlite3.Connection | None = None
+        if hold_open:
+            with self._errors():
+                held = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                       check_same_thread=False)
+                held.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # maps the WAL index
+            self._held = held
+
+    def close(self) -> None:
+        """Close the connection kept by ``hold_open`` (operations still work: each opens its own)."""
+        held, self._held = self._held, None
+        if held is not None:
+            with contextlib.suppress(sqlite3.Error):
+                held.close()
 
     def __repr__(self) -> str:
         return f"OutreachStore({str(self.path)!r})"
@@ -250,7 +271,8 @@ class OutreachStore:
         ----------
         school_id, partner_id : str
             Ids as in the schools and partners tables (not checked against
-            them here); surrounding whitespace is removed.
+            them here), normalised as the tables' ids are
+            (:func:`matcher.ids.normalise_id`).
         status : str
             One of :data:`STATUSES`; case, spaces and hyphens are forgiven
             (``"Do not contact"`` is ``do_not_contact``).
@@ -309,7 +331,7 @@ class OutreachStore:
         with self._read() as conn:
             rows = conn.execute(
                 f"SELECT {_EVENT_COLUMNS} FROM events WHERE school_id = ? AND partner_id = ? ORDER BY id",
-                (str(school_id).strip(), str(partner_id).strip()),
+                (normalise_id(str(school_id)), normalise_id(str(partner_id))),
             ).fetchall()
         return [Event(*row) for row in rows]
 
@@ -465,14 +487,11 @@ class OutreachStore:
             for event in self.latest().values()  # already sorted by school_id, partner_id
             if event.status in ("partnered", "declined")
         ]
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(EXPORT_COLUMNS)
-        writer.writerows(rows)
+        text = csv_text(EXPORT_COLUMNS, rows)  # the one CSV writer: ids like "=1+1" neutralised
         try:
             # Bytes, not text mode: UTF-8 whatever the locale, no newline translation.
             with atomic_write(target, "wb") as fh:
-                fh.write(buffer.getvalue().encode("utf-8"))
+                fh.write(text.encode("utf-8"))
         except OSError as exc:
             raise StateError(f"{target}: cannot write the outcomes file ({exc.strerror or exc})") from None
         return len(rows)
@@ -593,10 +612,10 @@ def _latest(conn: sqlite3.Connection, school_id: str | None = None, partner_id: 
     where, params = [], []
     if school_id is not None:
         where.append("school_id = ?")
-        params.append(str(school_id).strip())
+        params.append(normalise_id(str(school_id)))
     if partner_id is not None:
         where.append("partner_id = ?")
-        params.append(str(partner_id).strip())
+        params.append(normalise_id(str(partner_id)))
     clause = ("WHERE " + " AND ".join(where)) if where else ""
     # Latest = highest id, not latest created_at: ids follow commit order
     # even if a clock is adjusted backwards.
@@ -638,10 +657,10 @@ def normalise_status(status: str) -> str:
 
 
 def _clean_id(value: str, name: str) -> str:
-    """Strip an id; refuse a blank or non-text one."""
+    """An id in its one spelling (see :mod:`matcher.ids`); refuse a blank or non-text one."""
     if not isinstance(value, str):
         raise StateError(f"{name} must be text, not {type(value).__name__}")
-    value = value.strip()
+    value = normalise_id(value)
     if not value:
         raise StateError(f"{name} must not be blank")
     return value
@@ -702,6 +721,10 @@ def _describe(path: Path, exc: sqlite3.DatabaseError) -> str:
     lower = text.lower()
     if "not a database" in lower or "malformed" in lower or "disk image" in lower:
         return f"{path}: is not an outreach database (not a SQLite file, or damaged): {text}"
+    if "disk is full" in lower:
+        return f"{path}: cannot save to the outreach database: the disk is full ({text}); free some space and try again"
+    if "disk i/o error" in lower:
+        return f"{path}: cannot use the outreach database: disk I/O error (is the disk full or failing?)"
     if _is_busy(exc):
         return (
             f"{path}: the outreach database is busy (another program kept it locked for more "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -71,14 +72,31 @@ def check_weights(weights: Mapping[str, object], source: str = "weights") -> dic
 
 
 def merge_weights(base: Mapping[str, float], *overrides: Mapping[str, float]) -> dict[str, float]:
-    """``base`` updated by each override in turn; every block present; the block total finite and > 0."""
+    """``base`` updated by each override in turn; every block present; not all zero.
+
+    The score divides by the sum of the block weights, so the sum must be a
+    finite number above 0: weights so large that they overflow when added
+    (``text=1e308, geo=1e308``) would turn every score into 0.
+
+    Examples
+    --------
+    >>> merge_weights({"text": 1.0}, {"geo": 0.5})["geo"]
+    0.5
+    >>> merge_weights({"text": 1e308}, {"geo": 1e308})
+    Traceback (most recent call last):
+    ...
+    matcher.errors.WeightsError: weights: the block weights add up to more than the largest number (inf); use smaller weights (only their ratios matter)
+    """
     merged = {b: float(base.get(b, 0.0)) for b in BLOCKS}
     merged.update({k: float(base[k]) for k in SETTINGS if k in base})
     for o in overrides:
         merged.update(o)
     total = block_total(merged)
     if not math.isfinite(total):
-        raise WeightsError("weights: the block weights are too large to add up (their sum overflows)")
+        raise WeightsError(
+            f"weights: the block weights add up to more than the largest number ({total}); "
+            "use smaller weights (only their ratios matter)"
+        )
     if total <= 0:
         raise WeightsError("weights: at least one block needs a weight above 0")
     return merged
@@ -124,8 +142,16 @@ def read_weights_file(path: str | Path) -> dict[str, float]:
     return check_weights(data, source=str(path))
 
 
+#: A plain non-negative decimal weight: at most 15 digits before and after the point and a
+#: two-digit exponent, so any five of them add up to a finite number.
+WEIGHT_VALUE = r"(?:[0-9]{1,15}(?:\.[0-9]{0,15})?|\.[0-9]{1,15})(?:[eE][+-]?[0-9]{1,2})?"
+#: One ``BLOCK=VALUE`` option, exactly as :func:`parse_weight_options` accepts it (also the
+#: web API's ``weight`` query pattern, so its schema and its behaviour agree).
+WEIGHT_OPTION = rf"[ \t]*(?:{'|'.join(BLOCKS)})[ \t]*=[ \t]*{WEIGHT_VALUE}[ \t]*"
+
+
 def parse_weight_options(items: Iterable[str]) -> dict[str, float]:
-    """Parse repeated ``BLOCK=VALUE`` options.
+    """Parse repeated ``BLOCK=VALUE`` options (each must match :data:`WEIGHT_OPTION`).
 
     Examples
     --------
@@ -141,4 +167,8 @@ def parse_weight_options(items: Iterable[str]) -> dict[str, float]:
             out[block.strip()] = float(value)
         except ValueError:
             raise WeightsError(f"--weight: weight of {block.strip()!r} must be a number, got {value!r}") from None
+        check_weights(out, source="--weight")  # unknown block, negative, not finite: the usual messages
+        if not re.fullmatch(WEIGHT_OPTION, item):
+            raise WeightsError(f"--weight: weight of {block.strip()!r} must be a plain decimal number such as 0.25 "
+                               f"(at most 15 digits before and after the point), got {value.strip()!r}")
     return check_weights(out, source="--weight")

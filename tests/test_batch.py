@@ -624,3 +624,33 @@ def test_new_schools_are_encoded_as_dask_tasks_and_rank_as_locally(gen, tmp_path
     assert any(t["key"][0].startswith("_encode_batch") if isinstance(t["key"], tuple) else
                str(t["key"]).startswith("_encode_batch") for t in stream.data), "no encoding task ran on Dask"
     assert out.read_bytes() == local.read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_rank_output_gets_the_umask_mode_not_0600(gen, tmp_path, fmt):
+    import os
+    import stat
+
+    out = tmp_path / f"ranked.{fmt}"
+    old = os.umask(0o022)
+    try:
+        rank_to_file(gen["model_path"], out, top=2, n_jobs=1)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+
+
+def test_resume_ranks_a_bit_flipped_chunk_again(gen, tmp_path, monkeypatch, reference_csv):
+    out = tmp_path / "ranked.csv"
+    written = _interrupted_run(gen, out, 3, monkeypatch, top=5, chunk_size=8, n_jobs=1)
+    parts = batch.parts_dir(out)
+    sums = json.loads((parts / "manifest.json").read_text())["chunk_sha256"]
+    assert sorted(sums) == sorted(f"{c:06d}" for c in written)  # one sha256 per completed chunk
+    victim = parts / f"chunk-{written[1]:06d}.npy"
+    data = bytearray(victim.read_bytes())
+    data[-3] ^= 0x01  # a flipped bit inside a score: still a valid .npy file
+    victim.write_bytes(bytes(data))
+    assert np.load(victim).dtype == batch.PART_DTYPE
+    summary = rank_to_file(gen["model_path"], out, top=5, chunk_size=8, resume=True)
+    assert summary.chunks_resumed == 2
+    assert out.read_bytes() == reference_csv

@@ -410,8 +410,8 @@ def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_unclosed_quote(tmp_path: Path) -> None:
     path = write(tmp_path, "s.csv", 'school_id,name,needs\nS1,A,"' + "x" * 200_000 + "\nS2,B,y\n")
-    assert problems(read_schools, path) == [
-        f"{path}: cannot parse CSV at line 2: field larger than field limit (131072) (is a quote left unclosed?)"
+    assert problems(read_schools, path) == [  # the cause, not the csv module's field limit
+        f'{path}: row 2: a quoted cell never ends: a stray " swallows the rest of the file into this row'
     ]
     path = write(tmp_path, "s.csv", 'school_id,name,needs\nS1,A,"tutoring\nS2,B,y\nS3,C,z\n')
     assert problems(read_schools, path) == [
@@ -528,3 +528,72 @@ def test_validate_empty_dataframe() -> None:
     with pytest.raises(DataError) as info:
         validate_schools(pd.DataFrame({"school_id": [], "name": [], "needs": []}))
     assert info.value.problems == ["schools.csv: has a header but no data rows"]
+
+
+def test_a_cell_over_the_limit_is_reported_in_the_data_contract_format(tmp_path: Path) -> None:
+    limit = config.MAX_CELL_CHARS
+    assert limit == 100_000  # documented in data/README.md
+    big = ("tutoring " * 120_000).strip()  # about 1 MB
+    path = write(tmp_path, "s.csv", f"school_id,name,needs\nS1,A,ok\nS2,B,{big}\nS3,C,ok\n")
+    assert problems(read_schools, path) == [
+        f"{path}: row 3, column needs: the cell has {len(big):,} characters; the limit is 100,000 per cell"
+    ]
+    # a quoted cell spanning lines, each line short
+    spread = '"' + "line\n" * 25_000 + '"'
+    path = write(tmp_path, "p.csv", f"partner_id,name,offerings\nP1,A,{spread}\n")
+    assert problems(read_partners, path) == [
+        f"{path}: row 2, column offerings: the cell has 125,000 characters; the limit is 100,000 per cell"
+    ]
+    at_limit = "x" * limit
+    path = write(tmp_path, "ok.csv", f"school_id,name,needs\nS1,A,{at_limit}\n")
+    assert read_schools(path)["needs"][0] == at_limit
+    df = pd.DataFrame({"school_id": ["S1"], "name": ["A"], "needs": ["y" * (limit + 1)]})
+    with pytest.raises(DataError, match=r"schools.csv: row 2, column needs: the cell has 100,001 characters"):
+        validate_schools(df)
+
+
+def test_the_csv_modules_field_limit_never_surfaces(tmp_path: Path) -> None:
+    import csv
+
+    before = csv.field_size_limit()
+    for text in ["school_id,name,needs\nS1,A," + "x" * 200_000 + "\n",
+                 'school_id,name,needs\nS1,A,"' + "x" * 200_000 + '"\n']:
+        path = write(tmp_path, "s.csv", text)
+        (message,) = problems(read_schools, path)
+        assert "field limit" not in message and "row 2, column needs" in message
+    assert csv.field_size_limit() == before  # the process-wide limit is put back
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [("Caf\u00e9-1", "Cafe\u0301-1"), ("S1", "S\u200b1"), ("S1", "\ufeffS1\u2060")],
+    ids=["nfc-vs-nfd", "zero-width-space", "bom-and-word-joiner"],
+)
+def test_look_alike_ids_are_duplicate_ids(tmp_path: Path, first: str, second: str) -> None:
+    from matcher.ids import normalise_id
+
+    path = write(tmp_path, "s.csv", f"school_id,name,needs\n{first},A,tutoring\n{second},B,meals\n")
+    assert problems(read_schools, path) == [
+        f"{path}: row 3, column school_id: duplicate school_id {normalise_id(first)!r} (first seen in row 2) "
+        "(ids differing only in invisible characters or in how accents are encoded are one id)"
+    ]
+    path = write(tmp_path, "p.csv", f"partner_id,name,offerings\n{second},A,tutoring\nP2,B,meals\n")
+    assert read_partners(path)["partner_id"].tolist() == [normalise_id(first), "P2"]
+    path = write(tmp_path, "h.csv", f"school_id,partner_id\n{second},{second}\n")
+    assert read_partnerships(path)["school_id"].tolist() == [normalise_id(first)]
+
+
+def test_look_alike_ids_find_the_same_school_in_the_cli_and_the_outreach_store(model_file, tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from matcher.cli import main
+    from matcher.state import OutreachStore
+
+    plain = CliRunner().invoke(main, ["recommend", "--model", str(model_file), "--school", "S1", "--format", "json"])
+    hidden = CliRunner().invoke(main, ["recommend", "--model", str(model_file), "--school", "S\u200b1", "--format", "json"])
+    assert hidden.exit_code == 0 and json.loads(hidden.stdout) == json.loads(plain.stdout)
+    store = OutreachStore(tmp_path / "o.db")
+    store.record("S\u200b1", "P\ufeff1", "contacted")
+    assert [(e.school_id, e.partner_id) for e in store.history("S1", "P1")] == [("S1", "P1")]

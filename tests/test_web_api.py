@@ -24,6 +24,8 @@ from matcher.persistence import load_model  # noqa: E402
 from matcher.web import create_app, is_loopback, serve  # noqa: E402
 
 BLOCKS = ["text", "categories", "grades", "geo", "partner_type"]
+LOCAL = "http://127.0.0.1"
+TOKEN = "s3cret-tok-0123456789"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,8 @@ def db(tmp_path):
 
 @pytest.fixture
 def client(model, model_file, db):
-    return TestClient(create_app(model, model_file, db), raise_server_exceptions=False)
+    # A tokenless server answers only loopback Host names: TestClient's default "testserver" is refused.
+    return TestClient(create_app(model, model_file, db), base_url=LOCAL, raise_server_exceptions=False)
 
 
 def cli_json(*args):
@@ -169,7 +172,7 @@ def test_status_record_and_history(client, db):
 def test_declined_cooldown_uses_the_apps_clock(model, model_file, db):
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     now = {"t": t0}
-    client = TestClient(create_app(model, model_file, db, cooldown_days=30, clock=lambda: now["t"]))
+    client = TestClient(create_app(model, model_file, db, cooldown_days=30, clock=lambda: now["t"]), base_url=LOCAL)
     record(client, "S1", "P1", "declined")
     ids = lambda: [r["partner_id"] for r in client.get("/api/schools/S1/recommendations").json()]  # noqa: E731
     assert "P1" not in ids()
@@ -241,7 +244,7 @@ def test_unknown_ids_record_nothing(client, model, model_file, db):
         ("post", "/api/recommendations", {"json": {"need": "tutoring", "lat": 95, "lon": 0}}, "body lat: Input should be less than or equal to 90"),
         ("post", "/api/recommendations", {"json": {"need": "tutoring", "grades": "13-14"}}, "grades:"),
         ("post", "/api/recommendations", {"json": {"need": "tutoring", "grade": "6-8"}}, "body grade: Extra inputs are not permitted"),
-        ("post", "/api/recommendations", {"json": {"need": "tutoring", "weights": {"colour": 1}}}, "unknown block 'colour'"),
+        ("post", "/api/recommendations", {"json": {"need": "tutoring", "weights": {"colour": 1}}}, "body weights.colour: Extra inputs are not permitted"),
         ("post", "/api/recommendations", {"content": b"{not json", "headers": {"content-type": "application/json"}}, "body: not valid JSON"),
         ("post", "/api/recommendations", {"json": ["need"]}, "body: Input should be a valid dictionary"),
         ("post", "/api/schools/S1/partners/P1/status", {"json": {"status": "maybe"}}, "body status: Input should be 'shortlisted', 'contacted', 'declined', 'partnered' or 'do_not_contact'"),
@@ -280,16 +283,16 @@ def test_unknown_route_and_method_are_json(client):
 
 
 def test_token_required_on_every_request(model, model_file, db):
-    client = TestClient(create_app(model, model_file, db, token="s3cret-tok"))
+    client = TestClient(create_app(model, model_file, db, token=TOKEN))
     for path in ["/api/health", "/api/schools", "/api/schools/S1/recommendations", "/", "/docs", "/openapi.json",
                  "/static/app.js"]:
         r = client.get(path)
         assert r.status_code == 401, path
         assert r.headers["www-authenticate"].startswith("Bearer")
     assert client.get("/api/health", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    assert client.get("/api/health", headers={"Authorization": "Basic s3cret-tok"}).status_code == 401
+    assert client.get("/api/health", headers={"Authorization": f"Basic {TOKEN}"}).status_code == 401
     assert client.post("/api/schools/S1/partners/P1/status", json={"status": "contacted"}).status_code == 401
-    ok = {"Authorization": "Bearer s3cret-tok"}
+    ok = {"Authorization": f"Bearer {TOKEN}"}
     assert client.get("/api/health", headers=ok).status_code == 200
     assert client.get("/api/schools/S1/recommendations", headers=ok).json()[0]["partner_id"] == "P1"
     assert client.post("/api/schools/S1/partners/P1/status", json={"status": "contacted"}, headers=ok).status_code == 201
@@ -298,13 +301,13 @@ def test_token_required_on_every_request(model, model_file, db):
 
 
 def test_page_token_once_sets_a_cookie(model, model_file, db):
-    client = TestClient(create_app(model, model_file, db, token="s3cret-tok"))
+    client = TestClient(create_app(model, model_file, db, token=TOKEN))
     assert client.get("/?token=nope&school=S1", follow_redirects=False).status_code == 401
-    r = client.get("/?school=S1&token=s3cret-tok", follow_redirects=False)
+    r = client.get(f"/?school=S1&token={TOKEN}", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/?school=S1"
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
-    assert "s3cret-tok" not in cookie  # a keyed hash, not the token
+    assert TOKEN not in cookie  # a keyed hash, not the token
     page = client.get("/?school=S1")  # the client keeps the cookie, as a browser does
     assert page.status_code == 200 and "Community Food Bank" in page.text
     assert client.get("/api/schools", params={"q": "oak"}).status_code == 200
@@ -326,7 +329,7 @@ def test_loopback_rule():
 
 
 def test_serve_errors_before_starting(tmp_path, model_file, monkeypatch):
-    monkeypatch.setenv("MATCHER_TOKEN", "from-env")
+    monkeypatch.setenv("MATCHER_TOKEN", "from-env-0123456789")
     with pytest.raises(ModelFileError, match="no model file here"):
         serve(tmp_path / "none.joblib", tmp_path / "o.db", "0.0.0.0", 0, None)  # token from env: host accepted
     bad = tmp_path / "dir.db"

@@ -68,3 +68,35 @@ def test_parse_weight_options():
         parse_weight_options(["text"])
     with pytest.raises(WeightsError, match="unknown block"):
         parse_weight_options(["colour=1"])
+
+
+def test_weights_that_overflow_when_summed_are_refused(data_dir, model_file, tmp_path):
+    from click.testing import CliRunner
+
+    from matcher.cli import main
+
+    with pytest.raises(WeightsError, match="add up to more than the largest number"):
+        merge_weights(DEFAULT_WEIGHTS, {"text": 1e308, "geo": 1e308})
+    weights_file = tmp_path / "huge.toml"
+    weights_file.write_text("text = 1e308\ngeo = 1e308\n")
+    huge = ["--weights", str(weights_file)]
+    target = tmp_path / "m.joblib"
+    result = CliRunner().invoke(main, ["train", "--schools", str(data_dir / "schools.csv"),
+                                       "--partners", str(data_dir / "partners.csv"), "--model", str(target), *huge])
+    assert result.exit_code == 1 and not target.exists()
+    assert result.stderr.startswith("Error: weights: the block weights add up to more than the largest number")
+    result = CliRunner().invoke(main, ["recommend", "--model", str(model_file), "--school", "S1", *huge])
+    assert result.exit_code == 1 and "add up to more than the largest number" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_weight_options_are_plain_decimals_so_five_always_add_up_to_a_finite_sum():
+    import re
+
+    from matcher.weights import WEIGHT_OPTION
+
+    assert parse_weight_options(["text=999999999999999.999999999999999e99", " geo = .5 "])["geo"] == 0.5
+    for item in ["text=1e308", "text=1_000", "text=\u0661", "text=0x10"]:
+        assert not re.fullmatch(WEIGHT_OPTION, item)
+        with pytest.raises(WeightsError, match="must be a (plain decimal |non-negative )?number"):
+            parse_weight_options([item])

@@ -8,14 +8,20 @@ internet.
 Security model
 --------------
 The server listens on loopback (127.0.0.1) by default, where only this
-machine can reach it. Listening on any other address needs a token
-(``--token`` or the ``MATCHER_TOKEN`` environment variable); with a token,
-every request must carry ``Authorization: Bearer <token>`` or the session
-cookie the page sets: open ``http://HOST:PORT/?token=<token>`` once in a
-browser and the server sets an HttpOnly, SameSite=Strict cookie (holding a
-keyed hash of the token, not the token) and redirects to the same address
-without the token. Plain HTTP carries the token in clear: across a network,
-put the app behind an HTTPS reverse proxy.
+machine can reach it. Without a token it answers only requests whose
+``Host`` is a loopback name (``localhost``, ``127.0.0.1``, ``[::1]``, with
+or without the port; others get 421), so a web page elsewhere cannot reach
+it through DNS rebinding. Listening on any other address needs a token
+(``--token`` or the ``MATCHER_TOKEN`` environment variable) of at least
+:data:`matcher.config.MIN_TOKEN_CHARS` (16) characters, not blank; with a
+token, every request must carry ``Authorization: Bearer <token>`` or the
+session cookie the page sets: open ``http://HOST:PORT/?token=<token>`` once
+in a browser and the server sets an HttpOnly, SameSite=Strict cookie
+(holding a keyed hash of the token, not the token) and redirects to the same
+path on this server without the token (which the access log hides, however
+it is spelled). Request bodies above :data:`matcher.config.MAX_REQUEST_BYTES`
+(1 MiB) are refused with 413 before they are read. Plain HTTP carries the
+token in clear: across a network, put the app behind an HTTPS reverse proxy.
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ from matcher.errors import MatcherError
 if TYPE_CHECKING:  # pragma: no cover
     from datetime import datetime
 
-__all__ = ["EXTRA_MESSAGE", "TOKEN_ENV", "create_app", "is_loopback", "serve"]
+__all__ = ["EXTRA_MESSAGE", "TOKEN_ENV", "check_token", "create_app", "is_loopback", "serve"]
 
 #: What ``matcher serve`` says when the optional extra is missing.
 EXTRA_MESSAGE = "the web app needs the optional extra: pip install 'matcher[web]'"
@@ -66,6 +72,35 @@ def _check_extra() -> None:
         import uvicorn  # noqa: F401
     except ImportError:
         raise MatcherError(EXTRA_MESSAGE) from None
+
+
+def check_token(token: str | None, source: str = "token") -> None:
+    """Refuse a token that is blank, padded with spaces or shorter than ``config.MIN_TOKEN_CHARS``.
+
+    ``None`` means no token (loopback only). Anyone who can reach the port can
+    try tokens as fast as the server answers, so a short one is no lock.
+
+    Examples
+    --------
+    >>> check_token(None); check_token("q8Zr-4kT1xP0vN7w")
+    >>> check_token("a")
+    Traceback (most recent call last):
+    ...
+    matcher.errors.MatcherError: token: too short (1 character); use at least 16, for example: python -c 'import secrets; print(secrets.token_urlsafe(24))'
+    """
+    if token is None:
+        return
+    hint = "python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+    if not isinstance(token, str) or not token.strip():
+        raise MatcherError(f"{source}: is blank; use at least {config.MIN_TOKEN_CHARS} characters, for example: {hint}")
+    if token != token.strip():
+        raise MatcherError(f"{source}: starts or ends with a space, which a client's header would not carry; remove it")
+    if len(token) < config.MIN_TOKEN_CHARS:
+        n = len(token)
+        raise MatcherError(
+            f"{source}: too short ({n} character{'s' if n != 1 else ''}); use at least {config.MIN_TOKEN_CHARS}, "
+            f"for example: {hint}"
+        )
 
 
 def _check_host(host: str, token: str | None) -> None:
@@ -124,7 +159,9 @@ def create_app(
         created if missing.
     token : str, optional
         When given, every request needs ``Authorization: Bearer <token>``
-        (or the cookie set by opening ``/?token=<token>``).
+        (or the cookie set by opening ``/?token=<token>``); at least
+        ``config.MIN_TOKEN_CHARS`` (16) characters, not blank. Without one,
+        only requests whose ``Host`` is a loopback name are answered.
     cooldown_days : int, default 180
         Days a declined pair stays out of suggestions.
     clock : callable, optional
@@ -160,7 +197,9 @@ def serve(
     outreach database safely (see :mod:`matcher.state`).
     """
     _check_extra()
-    token = token or os.environ.get(TOKEN_ENV) or None
+    if token is None and os.environ.get(TOKEN_ENV):
+        token = os.environ[TOKEN_ENV]
+    check_token(token, TOKEN_ENV if token is not None and token == os.environ.get(TOKEN_ENV) else "--token")
     _check_host(host, token)
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise MatcherError(f"port must be a whole number from 0 to 65535, got {port!r}")

@@ -4,7 +4,8 @@ The page is server-rendered from the address (``/?school=ID``, ``/?need=...``,
 ``/?partner=ID``, ``/?school=ID&partner=ID`` for one pair), so it works
 without JavaScript, a reload shows the current state, and every view can be
 bookmarked. The JavaScript only adds the search-as-you-type picker, status
-buttons and the client-side CSV of need lists.
+buttons and the download of a need list's CSV (written here, by the one CSV
+writer of :mod:`matcher.formats`, and only saved by the browser).
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from urllib.parse import urlencode
 from matcher import config
 from matcher.errors import MatcherError, UnknownIdError
 from matcher.explain import BLOCK_LABELS
-from matcher.state import STATUSES
+from matcher.formats import recommendations_csv
+from matcher.state import STATUSES, StateError
 
 #: Button labels of the outreach statuses.
 STATUS_LABELS = {
@@ -52,6 +54,7 @@ def page_context(svc, qp: Mapping[str, str]) -> tuple[dict[str, Any], int]:
         "choices": None,
         "detail": None,
         "csv_href": None,
+        "csv_text": None,
         "school_id": None,
         "top": config.DEFAULT_TOP,
         "max_top": MAX_TOP,
@@ -91,6 +94,7 @@ def page_context(svc, qp: Mapping[str, str]) -> tuple[dict[str, Any], int]:
             ctx["heading"] = f"Partners for the need: {need[:70]}{'…' if len(need) > 70 else ''}"
             rows = svc.for_need(need, top, form["grades"] or None, lat, lon, include_full)
             ctx["rows"] = rows
+            ctx["csv_text"] = recommendations_csv(rows)  # the Download CSV button's file: the one CSV writer
             ctx["items"] = [_item(r, "partner", None, bars, None) for r in rows]
         elif form["school"]:
             school_id = _resolve_school(svc, form["school"], ctx, href)
@@ -109,8 +113,10 @@ def page_context(svc, qp: Mapping[str, str]) -> tuple[dict[str, Any], int]:
             if form["partner"]:
                 return ctx, _detail(svc, ctx, school_id, form["partner"], include_current, bars, href)
         elif form["partner"]:
+            from matcher.ids import normalise_id
+
             ctx["mode"] = "partner"
-            partner_id = form["partner"]
+            partner_id = normalise_id(form["partner"])
             ctx["heading"] = f"Schools for {partner_id} {svc.partner_name(partner_id)}"
             rows = svc.for_partner(partner_id, top, include_full, include_current)
             ctx["rows"] = rows
@@ -124,6 +130,10 @@ def page_context(svc, qp: Mapping[str, str]) -> tuple[dict[str, Any], int]:
         ctx["error"] = {"message": str(exc), "suggestions": [(s, href(**{key: s})) for s in exc.suggestions]}
         ctx["mode"] = None
         return ctx, 404
+    except StateError as exc:  # the outreach database itself (full disk...): not the user's input
+        ctx["error"] = {"message": f"outreach database unavailable: {exc}", "suggestions": []}
+        ctx["mode"] = None
+        return ctx, 503
     except MatcherError as exc:
         ctx["error"] = {"message": str(exc), "suggestions": []}
         ctx["mode"] = None
@@ -148,9 +158,11 @@ def _float(text: str, what: str) -> float | None:
 
 def _resolve_school(svc, text: str, ctx: dict[str, Any], href) -> str | None:
     """An exact id, or the only school whose id or name contains the text; else choices or an error."""
+    from matcher.ids import normalise_id
+
     try:
-        svc.model.school_row(text)
-        return text
+        svc.model.school_row(normalise_id(text))
+        return normalise_id(text)
     except UnknownIdError as exc:
         unknown = exc
     hits = svc.search_schools(text, 50)

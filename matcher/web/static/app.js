@@ -1,4 +1,4 @@
-// matcher page: the school picker (search as you type), status buttons and the need list's CSV.
+// matcher page: the school picker (search as you type), status buttons and saving the need list's CSV.
 // The page works without this file (forms and links); nothing here loads anything from elsewhere.
 "use strict";
 
@@ -156,29 +156,13 @@
   }
 
   // ------------------------------------------------------------------ CSV of the current list (need lists)
-  function csvCell(v) {
-    const s = v === null || v === undefined ? "" : String(v);
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  }
-  function toCsv(rows) {
-    // Same columns as `matcher recommend --format csv`: components flattened, lists joined by "; ".
-    const flat = rows.map((r) => {
-      const f = {};
-      for (const [k, v] of Object.entries(r)) {
-        if (k === "components") for (const [b, x] of Object.entries(v)) f[`component_${b}`] = x;
-        else if (Array.isArray(v)) f[k] = v.join("; ");
-        else f[k] = v === null ? "" : v;
-      }
-      return f;
-    });
-    if (!flat.length) return "";
-    const cols = Object.keys(flat[0]);
-    return [cols.join(","), ...flat.map((f) => cols.map((c) => csvCell(f[c])).join(","))].join("\n") + "\n";
+  // The server writes the CSV (one writer for every CSV, with formula cells neutralised); this only saves it.
+  function csvText() {
+    const data = $("#results-csv");
+    return data ? JSON.parse(data.textContent) : "";
   }
   function downloadCsv(btn) {
-    const data = $("#results-json");
-    const rows = data ? JSON.parse(data.textContent) : [];
-    const blob = new Blob([toCsv(rows)], { type: "text/csv;charset=utf-8" });
+    const blob = new Blob([csvText()], { type: "text/csv;charset=utf-8" });
     const a = document.createElement("a");
     a.href = URL.createObjectURL(blob);
     a.download = btn.dataset.filename || "matches.csv";
@@ -195,5 +179,5 @@
   });
 
   picker();
-  window.matcherPage = { toCsv };
+  window.matcherPage = { csvText };
 })();
