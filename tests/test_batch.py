@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 
 import matcher.batch as batch
+import matcher.batch.output as batch_output
+import matcher.batch.parts as batch_parts
 from matcher.batch import COLUMNS, RankIndex, plan_chunks, rank_block, rank_to_file, school_features
 from matcher.config import BLOCKS
 from matcher.errors import MatcherError
@@ -413,7 +415,7 @@ class Interrupt(KeyboardInterrupt):
 def _interrupted_run(gen, out, after: int, monkeypatch, **kw):
     """A run that is interrupted (as by Ctrl-C) after ``after`` chunks were written."""
     written = []
-    real = batch._Parts.write
+    real = batch_parts.Parts.write
 
     def write(self, c, part):
         if len(written) == after:
@@ -421,10 +423,10 @@ def _interrupted_run(gen, out, after: int, monkeypatch, **kw):
         real(self, c, part)
         written.append(c)
 
-    monkeypatch.setattr(batch._Parts, "write", write)
+    monkeypatch.setattr(batch_parts.Parts, "write", write)
     with pytest.raises(Interrupt):
         rank_to_file(gen["model_path"], out, **kw)
-    monkeypatch.setattr(batch._Parts, "write", real)
+    monkeypatch.setattr(batch_parts.Parts, "write", real)
     return written
 
 
@@ -450,7 +452,7 @@ def test_interrupted_while_writing_the_output(gen, tmp_path, monkeypatch, refere
     def broken(*args, **kwargs):
         raise Interrupt()
 
-    monkeypatch.setattr(batch, "_text_block", broken)
+    monkeypatch.setattr(batch_output, "text_block", broken)
     with pytest.raises(Interrupt):
         rank_to_file(gen["model_path"], out, top=5, chunk_size=8)
     assert list(tmp_path.iterdir()) == [batch.parts_dir(out)]
@@ -467,11 +469,12 @@ def test_killed_process_resumes_byte_identical(gen, tmp_path, reference_csv):
         f"""
         import time
         import matcher.batch as b
-        real = b._Parts.write
+        import matcher.batch.parts as bp
+        real = bp.Parts.write
         def slow(self, c, part):
             real(self, c, part)
             time.sleep(0.25)
-        b._Parts.write = slow
+        bp.Parts.write = slow
         b.rank_to_file({str(gen["model_path"])!r}, {str(out)!r}, top=5, chunk_size=8, n_jobs=1)
         """
     )
@@ -587,7 +590,7 @@ def test_fixed_decimals_match_python_format(decimals):
         rng.random(5000), rng.random(500) * 20000, [0.0, 1.0, 0.0078125, 0.5, 2.5e-7, 12.345, 1e-9, 0.9999995],
         np.round(rng.random(500), decimals + 1) + 0.5 * 10.0 ** -(decimals + 1),  # near ties
     ])
-    mat, start, length = batch._fixed_field(x, decimals)
+    mat, start, length = batch_output.fixed_field(x, decimals)
     got = [bytes(mat[i, start[i] : start[i] + length[i]]).decode() for i in range(len(x))]
     assert got == [format(float(v), f".{decimals}f") for v in x]
 
@@ -650,7 +653,7 @@ def test_resume_ranks_a_bit_flipped_chunk_again(gen, tmp_path, monkeypatch, refe
     data = bytearray(victim.read_bytes())
     data[-3] ^= 0x01  # a flipped bit inside a score: still a valid .npy file
     victim.write_bytes(bytes(data))
-    assert np.load(victim).dtype == batch.PART_DTYPE
+    assert np.load(victim).dtype == batch_parts.PART_DTYPE
     summary = rank_to_file(gen["model_path"], out, top=5, chunk_size=8, resume=True)
     assert summary.chunks_resumed == 2
     assert out.read_bytes() == reference_csv

@@ -418,7 +418,7 @@ def test_cli_serve_command_refuses_before_starting(tmp_path, monkeypatch):
 def test_access_log_never_shows_the_token():
     import logging
 
-    from matcher.web.app import RedactTokenFilter
+    from matcher.web.guard import RedactTokenFilter
 
     record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
                                ("127.0.0.1:5", "GET", "/?school=S1&token=s3cret&top=3", "1.1", 303), None)

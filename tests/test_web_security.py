@@ -236,7 +236,7 @@ def test_weak_token_from_the_environment_is_refused_naming_it(tmp_path, monkeypa
 @pytest.mark.parametrize("target", ["/?%74oken=s3cret-value", "/?school=S1&tok%65n=s3cret-value&top=3",
                                     "/?TOKEN=s3cret-value", "/?token=s3cret-value", "/?to%6B%65n=s3cret-value"])
 def test_percent_encoded_token_key_is_hidden_in_the_access_log(target):
-    from matcher.web.app import RedactTokenFilter
+    from matcher.web.guard import RedactTokenFilter
 
     record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
                                ("127.0.0.1:5", "GET", target, "1.1", 303), None)

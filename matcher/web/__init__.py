@@ -25,7 +25,6 @@ token in clear: across a network, put the app behind an HTTPS reverse proxy.
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 from pathlib import Path
@@ -33,6 +32,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from matcher import config
 from matcher.errors import MatcherError
+from matcher.blas import pin_one_blas_thread
+from matcher.web.tokens import TOKEN_ENV, check_token, is_loopback
 
 if TYPE_CHECKING:  # pragma: no cover
     from datetime import datetime
@@ -42,25 +43,6 @@ __all__ = ["EXTRA_MESSAGE", "TOKEN_ENV", "check_token", "create_app", "is_loopba
 #: What ``matcher serve`` says when the optional extra is missing.
 EXTRA_MESSAGE = "the web app needs the optional extra: pip install 'matcher[web]'"
 
-#: Environment variable read for the token when ``--token`` is not given.
-TOKEN_ENV = "MATCHER_TOKEN"
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is a loopback address (only this machine can connect).
-
-    Examples
-    --------
-    >>> [is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "[::1]", "0.0.0.0", "192.168.1.5", "example.org")]
-    [True, True, True, True, False, False, False]
-    """
-    h = str(host).strip().strip("[]")
-    if h.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(h).is_loopback
-    except ValueError:
-        return False  # a name other than localhost may resolve anywhere
 
 
 def _check_extra() -> None:
@@ -72,35 +54,6 @@ def _check_extra() -> None:
         import uvicorn  # noqa: F401
     except ImportError:
         raise MatcherError(EXTRA_MESSAGE) from None
-
-
-def check_token(token: str | None, source: str = "token") -> None:
-    """Refuse a token that is blank, padded with spaces or shorter than ``config.MIN_TOKEN_CHARS``.
-
-    ``None`` means no token (loopback only). Anyone who can reach the port can
-    try tokens as fast as the server answers, so a short one is no lock.
-
-    Examples
-    --------
-    >>> check_token(None); check_token("q8Zr-4kT1xP0vN7w")
-    >>> check_token("a")
-    Traceback (most recent call last):
-    ...
-    matcher.errors.MatcherError: token: too short (1 character); use at least 16, for example: python -c 'import secrets; print(secrets.token_urlsafe(24))'
-    """
-    if token is None:
-        return
-    hint = "python -c 'import secrets; print(secrets.token_urlsafe(24))'"
-    if not isinstance(token, str) or not token.strip():
-        raise MatcherError(f"{source}: is blank; use at least {config.MIN_TOKEN_CHARS} characters, for example: {hint}")
-    if token != token.strip():
-        raise MatcherError(f"{source}: starts or ends with a space, which a client's header would not carry; remove it")
-    if len(token) < config.MIN_TOKEN_CHARS:
-        n = len(token)
-        raise MatcherError(
-            f"{source}: too short ({n} character{'s' if n != 1 else ''}); use at least {config.MIN_TOKEN_CHARS}, "
-            f"for example: {hint}"
-        )
 
 
 def _check_host(host: str, token: str | None) -> None:
@@ -122,20 +75,6 @@ def _listen(host: str, port: int) -> socket.socket:
         raise MatcherError(f"cannot listen on {host}:{port}: unknown host ({exc.strerror})") from None
     except OSError as exc:
         raise MatcherError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-
-
-def _single_threaded_blas() -> None:
-    """One BLAS thread per request thread.
-
-    Requests run in a thread pool and each ranks with one small matrix
-    product; letting every one of them also start BLAS threads makes them
-    fight over the cores (measured: 16 concurrent requests ran ~40x slower).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - comes with scikit-learn
-        return
-    threadpool_limits(limits=1, user_api="blas")
 
 
 def create_app(
@@ -212,7 +151,7 @@ def serve(
 
     model_path = Path(model_path) if model_path is not None else config.DEFAULT_MODEL
     model = load_model(model_path)
-    _single_threaded_blas()
+    pin_one_blas_thread()
     app = create_app(model, model_path, db_path, token=token, cooldown_days=cooldown_days)
     sock = _listen(host, port)
     bound = sock.getsockname()

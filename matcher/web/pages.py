@@ -33,7 +33,7 @@ _TRUE = {"1", "true", "on", "yes"}
 
 def page_context(svc, qp: Mapping[str, str]) -> tuple[dict[str, Any], int]:
     """Context for ``index.html`` and the HTTP status of the page."""
-    from matcher.web.app import MAX_TOP
+    from matcher.web.service import MAX_TOP
 
     form = {k: (qp.get(k) or "").strip() for k in ("school", "partner", "need", "grades", "lat", "lon", "top")}
     include_full = (qp.get("include_full") or "").lower() in _TRUE
