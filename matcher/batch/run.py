@@ -149,6 +149,7 @@ def _dask_rank(index: RankIndex, s: SchoolFeatures, keys) -> ChunkResult:
     return index.rank(s, keys)
 
 
+@contextlib.contextmanager
 def _dask_client(scheduler, n_jobs: int):
     """A Dask client: the given one, one for a scheduler address, or an in-process LocalCluster."""
     distributed = _distributed()
