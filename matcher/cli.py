@@ -323,7 +323,7 @@ def tune(schools_path, partners_path, history_path, k, method, trials, folds, sp
     """Search block weights by cross-validated ndcg@K on past partnerships; write them for --weights."""
     from matcher.data import read_partners, read_partnerships, read_schools
     from matcher.model import PartnerMatcher
-    from matcher.persistence import atomic_write
+    from matcher.files import atomic_write
     from matcher.tune import tune as run_tune
 
     schools, partners = read_schools(schools_path), read_partners(partners_path)
@@ -422,7 +422,8 @@ def assign(model_path, per_school, equity_weight, candidates, method, weights_fi
            include_current, output):
     """Allocate partners to schools within every partner's capacity, maximising the total score."""
     from matcher.assign import assign_from_model
-    from matcher.persistence import atomic_write, load_model
+    from matcher.files import atomic_write
+    from matcher.persistence import load_model
 
     weights = _weights_from(weights_file, weight_items)
     model = load_model(model_path)

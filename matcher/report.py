@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 
 from matcher import config
-from matcher.persistence import atomic_write
+from matcher.files import atomic_write
 
 
 def _svg(fig) -> str:

@@ -39,7 +39,7 @@ from typing import Any
 from matcher.errors import MatcherError
 from matcher.formats import csv_text
 from matcher.ids import normalise_id
-from matcher.persistence import atomic_write
+from matcher.files import atomic_write
 
 from matcher.config import DEFAULT_COOLDOWN_DAYS, DEFAULT_OUTREACH_DB  # noqa: E402,F401  (re-exported)
 

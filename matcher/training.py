@@ -57,7 +57,8 @@ def train_model(
     """
     from matcher.data import read_partners, read_partnerships, read_schools
     from matcher.model import PartnerMatcher
-    from matcher.persistence import file_sha256, save_model
+    from matcher.files import file_sha256
+    from matcher.persistence import save_model
     from matcher.text import tokens
 
     start = time.perf_counter()

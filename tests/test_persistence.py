@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from matcher.errors import ModelFileError
-from matcher.persistence import file_sha256, load_model, metadata_path, read_metadata
+from matcher.files import file_sha256
+from matcher.persistence import load_model, metadata_path, read_metadata
 
 
 @pytest.fixture
@@ -119,6 +120,7 @@ def test_orphan_temp_files_of_a_killed_train_are_removed_by_the_next_run(copy, f
     import os
     import time
 
+    import matcher.files as files
     import matcher.persistence as persistence
 
     _save_killed_at(copy, "dump")
@@ -130,7 +132,7 @@ def test_orphan_temp_files_of_a_killed_train_are_removed_by_the_next_run(copy, f
     old = time.time() - 3600
     for f in [*orphans, running]:
         os.utime(f, (old, old))
-    monkeypatch.setattr(persistence, "_STARTED", time.time())  # the next run starts after the kill
+    monkeypatch.setattr(files, "_STARTED", time.time())  # the next run starts after the kill
     persistence.save_model(fitted, copy)
     assert not any(f.exists() for f in orphans)
     assert running.exists()

@@ -208,9 +208,9 @@ def _atomic_output(path, tmp_dir):
     """Write to a temporary file in ``tmp_dir`` (same filesystem), fsync, then move it to ``path``.
 
     Temporaries live in the run's parts folder, so a killed run leaves none beside the output.
-    The output gets the umask's mode like every other output (see :func:`matcher.persistence.atomic_write`).
+    The output gets the umask's mode like every other output (see :func:`matcher.files.atomic_write`).
     """
-    from matcher.persistence import atomic_write
+    from matcher.files import atomic_write
 
     return atomic_write(path, "wb", tmp_dir=tmp_dir)
 

@@ -125,7 +125,7 @@ class Parts:
     def _save_manifest(self, fsync: bool = False) -> None:
         """Write the manifest with the chunk sums recorded so far (atomically)."""
 
-        from matcher.persistence import atomic_write
+        from matcher.files import atomic_write
 
         with atomic_write(self.dir / _MANIFEST, "w", fsync=fsync) as fh:
             json.dump({**self._manifest, _CHUNK_SUMS: dict(sorted(self._sums.items()))}, fh, indent=2, sort_keys=True)
@@ -151,7 +151,7 @@ class Parts:
 
     def write(self, c: int, part: np.ndarray) -> None:
 
-        from matcher.persistence import atomic_write
+        from matcher.files import atomic_write
 
         buf = io.BytesIO()
         np.save(buf, part, allow_pickle=False)

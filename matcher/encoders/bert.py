@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EncoderError
-from ._safetensors import read_safetensors
+from .weights import read_weights
 
 __all__ = ["BertEncoder", "load_bert", "load_bert_folder", "gelu_", "DEFAULT_BATCH_SIZE"]
 
@@ -701,7 +701,7 @@ def load_bert(
     if vocab_n > cfg["vocab_size"]:
         raise EncoderError(f"{tok_p}: tokenizer has {vocab_n} tokens but the model's vocab_size is {cfg['vocab_size']}")
 
-    raw, _meta, digest = read_safetensors(weights_p, expected_sha256)
+    raw, _meta, digest = read_weights(weights_p, expected_sha256)
     tensors = _canonical_names(raw)
     for key, shape in _expected_shapes(cfg).items():
         t = tensors.get(key)

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EncoderError
-from ._safetensors import read_safetensors, write_safetensors
+from .weights import read_weights, write_weights
 
 __all__ = ["convert", "UPSTREAM_SHA256", "main"]
 
@@ -90,7 +90,7 @@ def convert(src_folder: str | Path, dest_folder: str | Path, *, check_upstream: 
     for rel, _ in _COPIED:
         if not (src / rel).is_file():
             raise EncoderError(f"{src / rel}: required file is missing from the source folder")
-    tensors, metadata, _ = read_safetensors(
+    tensors, metadata, _ = read_weights(
         src / "model.safetensors", UPSTREAM_SHA256 if check_upstream else None
     )
     half = to_fp16(tensors, str(src / "model.safetensors"))
@@ -100,7 +100,7 @@ def convert(src_folder: str | Path, dest_folder: str | Path, *, check_upstream: 
     meta["converted"] = "float32 -> float16 by matcher.encoders.convert"
     if check_upstream:
         meta["source_sha256"] = UPSTREAM_SHA256
-    digest = write_safetensors(dest / WEIGHTS_NAME, half, meta)
+    digest = write_weights(dest / WEIGHTS_NAME, half, meta)
     for rel, name in _COPIED:
         if (src / rel).resolve() != (dest / name).resolve():
             shutil.copyfile(src / rel, dest / name)

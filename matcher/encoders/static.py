@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EncoderError
-from ._safetensors import read_safetensors
+from .weights import read_weights
 
 __all__ = ["StaticEncoder", "load_static", "wordllama_files", "EXTRA_MESSAGE"]
 
@@ -124,7 +124,7 @@ def load_static() -> StaticEncoder:
         wordllama missing (install hint), or its files missing or corrupt.
     """
     weights, tok_path = wordllama_files()
-    tensors, _, digest = read_safetensors(weights)
+    tensors, _, digest = read_weights(weights)
     table = tensors.get("embedding.weight")
     if table is None or table.ndim != 2 or table.dtype.kind != "f":
         raise EncoderError(f"{weights}: expected a 2-D floating tensor 'embedding.weight'")
