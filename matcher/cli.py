@@ -14,7 +14,19 @@ from typing import Any
 import click
 
 from matcher import config
-from matcher.errors import DataError, MatcherError
+from matcher.errors import DataError, MatcherError, in_words
+from matcher.state import STATUSES
+
+#: How the library's parameters read on the command line (see :func:`matcher.errors.in_words`).
+OPTION_NAMES = {
+    "resume=True": "--resume",
+    "folds": "--folds",
+    "split='time'": "--split time",
+    "model": "--model PATH",
+    "token": "--token TOKEN",
+    "weight": "--weight",
+    "include_full=True": "--include-full",
+}
 
 
 class MatcherGroup(click.Group):
@@ -44,7 +56,7 @@ class MatcherGroup(click.Group):
 
 def _fail(lines: list[str], ctx: click.Context) -> None:
     for line in lines:
-        click.echo(f"Error: {line}", err=True)
+        click.echo(f"Error: {in_words(line, OPTION_NAMES)}", err=True)
     ctx.exit(1)
 
 
@@ -467,7 +479,7 @@ def outcomes() -> None:
 @outcomes.command("record")
 @click.option("--school", "school_id", required=True)
 @click.option("--partner", "partner_id", required=True)
-@click.option("--status", required=True, type=click.Choice(["shortlisted", "contacted", "declined", "partnered", "do_not_contact"]))
+@click.option("--status", required=True, type=click.Choice(list(STATUSES)))
 @click.option("--note", default="", help="Free-text note.")
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), default=str(config.DEFAULT_OUTREACH_DB),
               show_default="models/outreach.db")

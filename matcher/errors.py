@@ -6,11 +6,31 @@ place each, so no traceback ever reaches a user.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 
 
 class MatcherError(Exception):
-    """Base class of every error the library reports to users."""
+    """Base class of every error the library reports to users.
+
+    Messages name parameters in backticks (`` `resume=True` ``, `` `folds` ``);
+    each edge puts them in its own words with :func:`in_words` (the CLI names
+    its options, the web app its fields).
+    """
+
+
+_PARAMETER = re.compile(r"`([A-Za-z_]+(?:=[^`]*)?)`")
+
+
+def in_words(message: str, names: Mapping[str, str]) -> str:
+    """``message`` with each backticked parameter replaced by its name in ``names`` (else shown plainly).
+
+    Examples
+    --------
+    >>> in_words("pass `resume=True` to continue; `folds` must be >= 2", {"resume=True": "--resume"})
+    'pass --resume to continue; folds must be >= 2'
+    """
+    return _PARAMETER.sub(lambda m: names.get(m.group(1), m.group(1)), message)
 
 
 class DataError(MatcherError):

@@ -150,7 +150,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     """
     target = Path(path)
     if not target.exists():
-        raise ModelFileError(f"{target}: no model file here; {_RETRAIN} (or pass --model PATH)")
+        raise ModelFileError(f"{target}: no model file here; {_RETRAIN} (or give the `model` path)")
     if target.is_dir():
         raise ModelFileError(f"{target}: is a directory, not a model file")
     pending = pending_metadata_path(target)

@@ -132,10 +132,10 @@ def fold_assignment(history, folds: int, split: str, seed: int) -> tuple[list[np
     """Split history schools into ``folds`` groups: shuffled by school, or by first ``start_date``."""
     schools = sorted(set(history["school_id"]))
     if folds < 2 or folds > len(schools):
-        raise MatcherError(f"--folds must be between 2 and the number of schools in the history ({len(schools)})")
+        raise MatcherError(f"`folds` must be between 2 and the number of schools in the history ({len(schools)})")
     if split == "time":
         if "start_date" not in history or history["start_date"].isna().all():
-            raise MatcherError("--split time needs start_date in the history file")
+            raise MatcherError("`split='time'` needs start_date in the history file")
         first = history.groupby("school_id")["start_date"].min()
         order = sorted(schools, key=lambda s: (first.get(s), s))
     else:

@@ -150,8 +150,8 @@ WEIGHT_VALUE = r"(?:[0-9]{1,15}(?:\.[0-9]{0,15})?|\.[0-9]{1,15})(?:[eE][+-]?[0-9
 WEIGHT_OPTION = rf"[ \t]*(?:{'|'.join(BLOCKS)})[ \t]*=[ \t]*{WEIGHT_VALUE}[ \t]*"
 
 
-def parse_weight_options(items: Iterable[str]) -> dict[str, float]:
-    """Parse repeated ``BLOCK=VALUE`` options (each must match :data:`WEIGHT_OPTION`).
+def parse_weight_options(items: Iterable[str], source: str = "`weight`") -> dict[str, float]:
+    """Parse repeated ``BLOCK=VALUE`` options (each must match :data:`WEIGHT_OPTION`); ``source`` names them in errors.
 
     Examples
     --------
@@ -162,13 +162,13 @@ def parse_weight_options(items: Iterable[str]) -> dict[str, float]:
     for item in items:
         block, sep, value = item.partition("=")
         if not sep:
-            raise WeightsError(f"--weight: expected BLOCK=VALUE, got {item!r}")
+            raise WeightsError(f"{source}: expected BLOCK=VALUE, got {item!r}")
         try:
             out[block.strip()] = float(value)
         except ValueError:
-            raise WeightsError(f"--weight: weight of {block.strip()!r} must be a number, got {value!r}") from None
-        check_weights(out, source="--weight")  # unknown block, negative, not finite: the usual messages
+            raise WeightsError(f"{source}: weight of {block.strip()!r} must be a number, got {value!r}") from None
+        check_weights(out, source=source)  # unknown block, negative, not finite: the usual messages
         if not re.fullmatch(WEIGHT_OPTION, item):
-            raise WeightsError(f"--weight: weight of {block.strip()!r} must be a plain decimal number such as 0.25 "
+            raise WeightsError(f"{source}: weight of {block.strip()!r} must be a plain decimal number such as 0.25 "
                                f"(at most 15 digits before and after the point), got {value.strip()!r}")
-    return check_weights(out, source="--weight")
+    return check_weights(out, source=source)

@@ -437,7 +437,7 @@ def test_interrupted_run_leaves_no_output_and_resumes_byte_identical(gen, tmp_pa
     parts = batch.parts_dir(out)
     assert len(list(parts.glob("chunk-*.npy"))) == len(written) == 3
     assert (parts / "manifest.json").exists()
-    with pytest.raises(MatcherError, match="--resume"):  # not silently restarted
+    with pytest.raises(MatcherError, match="`resume=True`"):  # not silently restarted
         rank_to_file(gen["model_path"], out, top=5, chunk_size=8)
     summary = rank_to_file(gen["model_path"], out, top=5, chunk_size=8, n_jobs=1, resume=True)
     assert summary.chunks_resumed == 3

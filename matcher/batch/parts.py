@@ -99,7 +99,7 @@ class Parts:
             old = None  # an earlier run stopped before finishing a chunk: nothing to keep
         if old is not None and not resume:
             raise MatcherError(
-                f"{name} holds the completed chunks of an interrupted run: pass --resume to continue it, "
+                f"{name} holds the completed chunks of an interrupted run: pass `resume=True` to continue it, "
                 f"or delete {name} to start over"
             )
         if old is not None:

@@ -60,7 +60,7 @@ def _check_host(host: str, token: str | None) -> None:
     if not is_loopback(host) and not token:
         raise MatcherError(
             f"refusing to listen on {host}: any address but loopback (127.0.0.1) needs a token, "
-            f"so give --token TOKEN or set {TOKEN_ENV} (clients then send 'Authorization: Bearer TOKEN'; "
+            f"so give a `token` or set {TOKEN_ENV} (clients then send 'Authorization: Bearer TOKEN'; "
             "a browser opens /?token=TOKEN once)"
         )
 

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from matcher import config
-from matcher.errors import MatcherError, UnknownIdError
+from matcher.errors import MatcherError, UnknownIdError, in_words
 from matcher.formats import recommendations_csv
 from matcher.state import StateError
 from matcher.weights import WEIGHT_OPTION
@@ -238,7 +238,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(MatcherError)
     async def matcher_error(request: Request, exc: MatcherError):
-        return _error(422, str(exc))
+        return _error(422, in_words(str(exc), {}))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):

@@ -6,10 +6,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from matcher import config
+from matcher.state import STATUSES
 from matcher.web.service import MAX_TOP
 
 
-Status = Literal["shortlisted", "contacted", "declined", "partnered", "do_not_contact"]
+Status = Literal[STATUSES]  # type: ignore[valid-type]
 
 
 class ErrorOut(BaseModel):
