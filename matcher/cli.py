@@ -333,29 +333,17 @@ def _evaluation_table(report) -> str:
 def tune(schools_path, partners_path, history_path, k, method, trials, folds, split, seed, n_jobs, encoder, output,
          report_dir, quiet):
     """Search block weights by cross-validated ndcg@K on past partnerships; write them for --weights."""
-    from matcher.data import read_partners, read_partnerships, read_schools
-    from matcher.model import PartnerMatcher
-    from matcher.files import atomic_write
-    from matcher.tune import tune as run_tune
+    from matcher.tune import tune_files
 
-    schools, partners = read_schools(schools_path), read_partners(partners_path)
-    history = read_partnerships(history_path)
-    model = PartnerMatcher(encoder=encoder).fit(schools, partners)
-    n = folds if method == "fit" else min(trials, 10_000) + 1
-    with _progress(n, "tuning", quiet) as bar:
-        result = run_tune(model, history, k=k, method=method, trials=trials, folds=folds, seed=seed, split=split,
-                          n_jobs=n_jobs, progress=bar)
-    click.echo(_tune_table(result))
-    with atomic_write(output, "w") as fh:
-        json.dump(result.weights_file(), fh, indent=2)
-        fh.write("\n")
+    with contextlib.ExitStack() as stack:
+        run = tune_files(schools_path, partners_path, history_path, output, k=k, method=method, trials=trials,
+                         folds=folds, split=split, seed=seed, n_jobs=n_jobs, encoder=encoder, report_dir=report_dir,
+                         progress=lambda total: stack.enter_context(_progress(total, "tuning", quiet)))
+    click.echo(_tune_table(run.result))
     click.echo(f"Chosen weights written to {output} (use: matcher recommend --weights {output} ...)")
-    if report_dir:
-        from matcher.report import write_tune_report
-
-        path, plotted = write_tune_report(result, report_dir)
-        click.echo(f"Report written to {path}")
-        if not plotted:
+    if run.report:
+        click.echo(f"Report written to {run.report}")
+        if not run.plotted:
             click.echo("Plots need matplotlib: pip install 'matcher[plot]' (the report has the tables).", err=True)
 
 

@@ -293,3 +293,60 @@ def tune(
     for name, w, g in [("tuned", best.weights, best.geo_length_km), ("default", model.weights_, model.geo_length_km)]:
         curves[name] = curve(problem.top(problem.scores(w, g), all_rows, max(ks)), relevant, ks)
     return TuneResult(objective, method, folds, trial_list, best, default, gains, curves)
+
+
+@dataclass
+class TuneRun:
+    """What :func:`tune_files` did: the search result and where it wrote the weights (and report)."""
+
+    result: TuneResult
+    output: str
+    report: str | None = None
+    plotted: bool = False
+
+
+def tune_files(
+    schools_path,
+    partners_path,
+    history_path,
+    output,
+    *,
+    k: int = 10,
+    method: str = "grid",
+    trials: int = 60,
+    folds: int = 5,
+    split: str = "school",
+    seed: int = 0,
+    n_jobs: int = 1,
+    encoder: str = config.DEFAULT_ENCODER,
+    report_dir=None,
+    progress: Callable[[int], Callable[[int], None] | None] | None = None,
+) -> TuneRun:
+    """``matcher tune``: read the tables, fit, search the weights, write them (JSON, atomically) and a report.
+
+    ``progress`` is called once with the number of steps and may return a
+    function called with the steps just finished (e.g. a progress bar's ``update``).
+    """
+    import json
+
+    from matcher.data import read_partners, read_partnerships, read_schools
+    from matcher.files import atomic_write
+    from matcher.model import PartnerMatcher
+
+    schools, partners = read_schools(schools_path), read_partners(partners_path)
+    history = read_partnerships(history_path)
+    model = PartnerMatcher(encoder=encoder).fit(schools, partners)
+    steps = folds if method == "fit" else min(trials, 10_000) + 1
+    update = progress(steps) if progress is not None else None
+    result = tune(model, history, k=k, method=method, trials=trials, folds=folds, seed=seed, split=split,
+                  n_jobs=n_jobs, progress=update)
+    with atomic_write(output, "w") as fh:
+        json.dump(result.weights_file(), fh, indent=2)
+        fh.write("\n")
+    run = TuneRun(result, str(output))
+    if report_dir:
+        from matcher.report import write_tune_report
+
+        path, run.plotted = write_tune_report(result, report_dir)
+        run.report = str(path)
+    return run

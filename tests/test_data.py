@@ -403,7 +403,9 @@ def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(data_module, "open", refuse, raising=False)
+    import matcher.csvread as csvread_module
+
+    monkeypatch.setattr(csvread_module, "open", refuse, raising=False)
     path = write(tmp_path, "s.csv", "school_id,name,needs\n")
     assert problems(read_schools, path) == [f"{path}: cannot read: permission denied"]
 
