@@ -418,7 +418,7 @@ def test_shipped_folder_missing_tokenizer_refused(minilm_copy):
 
 
 def test_convert_writes_loadable_fp16(tmp_path):
-    from matcher.encoders.bert import load_bert
+    from matcher.encoders.bert_load import load_bert
     from matcher.encoders.convert import convert
 
     src = tmp_path / "src"

@@ -18,7 +18,7 @@ from matcher.batch.index import DEFAULT_CHUNK_SIZE, RankIndex
 from matcher.batch.output import format_of, write_output
 from matcher.batch.parts import PARTS_VERSION, Parts, model_fingerprint, sha256_arrays, state_digest, to_part
 from matcher.batch.results import ChunkResult
-from matcher.blas import one_blas_thread, pin_one_blas_thread, unpin_blas
+from matcher.blas import cpu_count, one_blas_thread, pin_one_blas_thread, unpin_blas
 from matcher.features import SchoolFeatures
 
 
@@ -84,13 +84,8 @@ class RankSummary:
 
 
 def _n_jobs(n_jobs: int | None) -> int:
-    import os
-
     if n_jobs is None:
-        try:
-            return max(1, len(os.sched_getaffinity(0)))
-        except AttributeError:  # pragma: no cover
-            return max(1, os.cpu_count() or 1)
+        return cpu_count()
     if int(n_jobs) < 1:
         from matcher.errors import MatcherError
 

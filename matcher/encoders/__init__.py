@@ -84,7 +84,7 @@ def load_minilm(folder: str | os.PathLike | None = None, *, expected_sha256: str
     expected_sha256 : str
         The weights must have this sha256, else :class:`EncoderError`.
     """
-    from .bert import load_bert
+    from .bert_load import load_bert
 
     root = Path(folder) if folder is not None else MINILM_DIR
     return load_bert(
@@ -141,7 +141,7 @@ def load_encoder(spec: str = "minilm") -> Encoder:
 
                 enc = load_static()
             else:
-                from .bert import load_bert_folder
+                from .bert_load import load_bert_folder
 
                 enc = load_bert_folder(key)
             _cache[key] = enc

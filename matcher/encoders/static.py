@@ -90,9 +90,9 @@ class StaticEncoder:
 
         ``batch_size`` only bounds how many texts are tokenized at once.
         """
-        from .bert import _check_texts
+        from .bert import check_texts
 
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         n = len(texts)
         out = np.zeros((n, self.dim), dtype=np.float32)
         if batch_size < 1:
