@@ -65,3 +65,40 @@ def model_file(data_dir, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("model") / "matcher.joblib"
     train_model(data_dir / "schools.csv", data_dir / "partners.csv", data_dir / "partnerships.csv", path)
     return path
+
+
+# --------------------------------------------------------------------------- generated data
+# One generated dataset (60 schools, 150 partners, their history) and models on it, shared by every test
+# file that needs more than the tiny tables above.
+
+
+@pytest.fixture(scope="session")
+def gen_dir(tmp_path_factory) -> Path:
+    from matcher.generate import generate, write_dataset
+
+    d = tmp_path_factory.mktemp("gen")
+    write_dataset(generate(60, 150, seed=5), d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def gen_model_file(gen_dir, tmp_path_factory) -> Path:
+    from matcher.training import train_model
+
+    path = tmp_path_factory.mktemp("genmodel") / "m.joblib"
+    train_model(gen_dir / "schools.csv", gen_dir / "partners.csv", gen_dir / "partnerships.csv", path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def gen_model(gen_model_file):
+    from matcher.persistence import load_model
+
+    return load_model(gen_model_file)
+
+
+@pytest.fixture(scope="session")
+def gen_history(gen_dir):
+    from matcher.data import read_partnerships
+
+    return read_partnerships(gen_dir / "partnerships.csv")

@@ -11,39 +11,6 @@ from click.testing import CliRunner
 from matcher.cli import main
 
 
-@pytest.fixture(scope="session")
-def gen_dir(tmp_path_factory):
-    from matcher.generate import generate, write_dataset
-
-    d = tmp_path_factory.mktemp("gen")
-    write_dataset(generate(60, 150, seed=5), d)
-    return d
-
-
-@pytest.fixture(scope="session")
-def gen_model(gen_dir):
-    from matcher.data import read_partners, read_schools
-    from matcher.model import PartnerMatcher
-
-    return PartnerMatcher().fit(read_schools(gen_dir / "schools.csv"), read_partners(gen_dir / "partners.csv"))
-
-
-@pytest.fixture(scope="session")
-def gen_history(gen_dir):
-    from matcher.data import read_partnerships
-
-    return read_partnerships(gen_dir / "partnerships.csv")
-
-
-@pytest.fixture(scope="session")
-def gen_model_file(gen_dir, tmp_path_factory):
-    from matcher.training import train_model
-
-    path = tmp_path_factory.mktemp("genmodel") / "m.joblib"
-    train_model(gen_dir / "schools.csv", gen_dir / "partners.csv", gen_dir / "partnerships.csv", path)
-    return path
-
-
 def cli(*args):
     result = CliRunner().invoke(main, [str(a) for a in args])
     assert result.exit_code == 0, result.output + result.stderr

@@ -45,17 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
-def gen(tmp_path_factory):
-    """A generated dataset (60 schools, 120 partners) and a model trained on it (default encoder)."""
-    from matcher.generate import generate, write_dataset
-    from matcher.persistence import load_model
-    from matcher.training import train_model
-
-    d = tmp_path_factory.mktemp("gen")
-    write_dataset(generate(60, 120, seed=11), d)
-    model_path = d / "model.joblib"
-    train_model(d / "schools.csv", d / "partners.csv", None, model_path)
-    return {"dir": d, "model_path": model_path, "model": load_model(model_path)}
+def gen(gen_dir, gen_model_file, gen_model):
+    """The shared generated dataset and the model trained on it (default encoder)."""
+    return {"dir": gen_dir, "model_path": gen_model_file, "model": gen_model}
 
 
 @pytest.fixture(scope="session")
@@ -463,6 +455,7 @@ def test_interrupted_while_writing_the_output(gen, tmp_path, monkeypatch, refere
     assert out.read_bytes() == reference_csv
 
 
+@pytest.mark.slow
 def test_killed_process_resumes_byte_identical(gen, tmp_path, reference_csv):
     out = tmp_path / "ranked.csv"
     child = textwrap.dedent(
@@ -563,6 +556,7 @@ def test_dask_missing_gives_a_clear_error(gen, tmp_path, monkeypatch):
         rank_to_file(gen["model"], tmp_path / "r.csv", backend="dask")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("processes", [False, True])
 def test_dask_equals_local(gen, tmp_path, reference_csv, processes):
     distributed = pytest.importorskip("distributed")
@@ -573,6 +567,7 @@ def test_dask_equals_local(gen, tmp_path, reference_csv, processes):
         assert out.read_bytes() == reference_csv
 
 
+@pytest.mark.slow
 def test_dask_in_process_cluster(gen, tmp_path, reference_csv):
     pytest.importorskip("distributed")
     out = tmp_path / "ranked.csv"
@@ -609,6 +604,7 @@ def test_ids_that_need_quoting(gen, tmp_path):
     assert {json.loads(line)["school_id"] for line in js.read_text().splitlines()} == set(df["school_id"])
 
 
+@pytest.mark.slow
 def test_new_schools_are_encoded_as_dask_tasks_and_rank_as_locally(gen, tmp_path):
     """--schools with new rows: encoding runs on the Dask workers, and the output equals a local run."""
     distributed = pytest.importorskip("distributed")

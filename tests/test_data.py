@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from matcher import config
-from matcher import data as data_module
 from matcher.data import (
     PARTNER_COLUMNS,
     PARTNERSHIP_COLUMNS,

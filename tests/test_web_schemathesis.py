@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("fastapi", reason="the web extra is not installed (pip install 'matcher[web]')")
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is in the test extra (pip install 'matcher[test]')")
 
