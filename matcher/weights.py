@@ -147,7 +147,7 @@ def read_weights_file(path: str | Path) -> dict[str, float]:
 WEIGHT_VALUE = r"(?:[0-9]{1,15}(?:\.[0-9]{0,15})?|\.[0-9]{1,15})(?:[eE][+-]?[0-9]{1,2})?"
 #: One ``BLOCK=VALUE`` option, exactly as :func:`parse_weight_options` accepts it (also the
 #: web API's ``weight`` query pattern, so its schema and its behaviour agree).
-WEIGHT_OPTION = rf"[ \t]*(?:{'|'.join(BLOCKS)})[ \t]*=[ \t]*{WEIGHT_VALUE}[ \t]*"
+WEIGHT_OPTION = rf"[ \t]*(?:{'|'.join((*BLOCKS, *SETTINGS))})[ \t]*=[ \t]*{WEIGHT_VALUE}[ \t]*"
 
 
 def parse_weight_options(items: Iterable[str], source: str = "`weight`") -> dict[str, float]:
