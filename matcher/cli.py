@@ -490,7 +490,7 @@ def outcomes_export(db_path, output):
     from matcher.state import OutreachStore
 
     if not Path(db_path).exists():
-        raise click.UsageError(f"no outreach database at {db_path}")
+        raise click.UsageError(f"no workspace database at {db_path}")
     n = OutreachStore(db_path).export_outcomes(output)
     click.echo(f"wrote {output} ({n:,} rows)")
 

@@ -1,4 +1,4 @@
-"""Outreach state: what coordinators did with each (school, partner) pair.
+"""Outreach state: what coordinators did with each (school, partner) pair, kept in the workspace database.
 
 Coordinators record events such as "contacted" or "declined" for a pair.
 Events are only ever appended (the database refuses UPDATE and DELETE on
@@ -15,28 +15,19 @@ it (see :meth:`OutreachStore.constraints`):
 ``shortlisted``, ``contacted``
     no effect on ranking; shown as the pair's status.
 
-Storage is one SQLite file shared by the CLI and the web app. Every change
-is one ``BEGIN IMMEDIATE`` transaction on a fresh connection in WAL mode
-with a 30 s busy timeout, so concurrent writers (threads or processes)
-queue up instead of failing or losing events. WAL needs a local disk: do
-not put the file on a network share.
-
-The schema version lives in ``PRAGMA user_version`` and is migrated forward
-one step at a time when a store is opened; a file from a newer version of
-matcher is refused rather than guessed at.
+Events live in the workspace database (:mod:`matcher.workspace`).
 """
 from __future__ import annotations
 
 import contextlib
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from matcher.errors import MatcherError
+from matcher.workspace import StateError, Workspace, as_utc, iso
 from matcher.formats import csv_text
 from matcher.ids import normalise_id
 from matcher.files import atomic_write
@@ -49,57 +40,7 @@ STATUSES: tuple[str, ...] = ("shortlisted", "contacted", "declined", "partnered"
 #: Columns of the exported outcomes file (the ``partnerships.csv`` contract).
 EXPORT_COLUMNS: tuple[str, ...] = ("school_id", "partner_id", "outcome", "start_date")
 
-#: Seconds a connection waits for another writer before giving up.
-BUSY_TIMEOUT_S = 30.0
-
-#: Marks the file as a matcher outreach store (``PRAGMA application_id``, "MTCH").
-APPLICATION_ID = 0x4D544348
-
 Pair = tuple[str, str]
-
-
-class StateError(MatcherError):
-    """A bad outreach event, or an outreach database that cannot be used."""
-
-
-# --------------------------------------------------------------------------- schema
-
-
-def _migrate_1(conn: sqlite3.Connection) -> None:
-    """Version 1: the append-only events table and its indexes."""
-    # Status is checked in Python, not with a CHECK constraint, so a later
-    # migration can add a status without rebuilding the table.
-    conn.execute(
-        """
-        CREATE TABLE events (
-            id          INTEGER PRIMARY KEY AUTOINCREMENT,
-            school_id   TEXT NOT NULL,
-            partner_id  TEXT NOT NULL,
-            status      TEXT NOT NULL,
-            note        TEXT NOT NULL DEFAULT '',
-            created_at  TEXT NOT NULL
-        )
-        """
-    )
-    # (pair, id) serves history() and the latest-per-pair GROUP BY.
-    conn.execute("CREATE INDEX events_pair ON events (school_id, partner_id, id)")
-    conn.execute("CREATE INDEX events_partner ON events (partner_id, id)")
-    # Append-only is part of the contract: make the database enforce it too.
-    for action in ("UPDATE", "DELETE"):
-        conn.execute(
-            f"CREATE TRIGGER events_no_{action.lower()} BEFORE {action} ON events "
-            "BEGIN SELECT RAISE(ABORT, 'outreach events are append-only'); END"
-        )
-    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-
-
-#: Schema migrations in order: ``_MIGRATIONS[i]`` takes a database from
-#: version ``i`` to ``i + 1``. To change the schema append a function here;
-#: never edit one that has shipped (existing files already ran it).
-_MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_1,)
-
-#: Schema version this code writes (``PRAGMA user_version``).
-SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 # --------------------------------------------------------------------------- values
@@ -237,27 +178,14 @@ class OutreachStore:
     ['contacted']
     """
 
-    def __init__(self, path: str | Path, clock: Callable[[], datetime] | None = None, *, hold_open: bool = False):
-        if str(path) in ("", ":memory:") or str(path).startswith("file:"):
-            # Every operation opens a new connection, so an in-memory db would be empty each time.
-            raise StateError(f"{path!r}: the outreach store needs a file path")
-        self.path = Path(path).expanduser()
-        self._clock = clock or _utc_now
-        self._initialise()
-        self._held: sqlite3.Connection | None = None
-        if hold_open:
-            with self._errors():
-                held = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                                       check_same_thread=False)
-                held.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # maps the WAL index
-            self._held = held
+    def __init__(self, path: str | Path | Workspace, clock: Callable[[], datetime] | None = None, *,
+                 hold_open: bool = False):
+        self.db = path if isinstance(path, Workspace) else Workspace(path, clock, hold_open=hold_open)
+        self.path = self.db.path
 
     def close(self) -> None:
         """Close the connection kept by ``hold_open`` (operations still work: each opens its own)."""
-        held, self._held = self._held, None
-        if held is not None:
-            with contextlib.suppress(sqlite3.Error):
-                held.close()
+        self.db.close()
 
     def __repr__(self) -> str:
         return f"OutreachStore({str(self.path)!r})"
@@ -304,10 +232,10 @@ class OutreachStore:
         if not isinstance(note, str):
             raise StateError(f"note must be text, not {type(note).__name__}")
         note = note.strip()
-        with self._transaction() as conn:
+        with self.db.transaction() as conn:
             # Read the clock inside the write lock so created_at never goes
             # backwards relative to id order among writers sharing a clock.
-            created_at = _iso(self._clock())
+            created_at = iso(self.db.clock())
             cur = conn.execute(
                 "INSERT INTO events (school_id, partner_id, status, note, created_at) VALUES (?, ?, ?, ?, ?)",
                 (school_id, partner_id, status, note, created_at),
@@ -328,7 +256,7 @@ class OutreachStore:
         >>> [e.status for e in store.history("S1", "P1")]
         ['shortlisted', 'contacted']
         """
-        with self._read() as conn:
+        with self.db.read() as conn:
             rows = conn.execute(
                 f"SELECT {_EVENT_COLUMNS} FROM events WHERE school_id = ? AND partner_id = ? ORDER BY id",
                 (normalise_id(str(school_id)), normalise_id(str(partner_id))),
@@ -356,7 +284,7 @@ class OutreachStore:
         >>> store.latest()[("S1", "P1")].status
         'partnered'
         """
-        with self._read() as conn:
+        with self.db.read() as conn:
             return _latest(conn, school_id, partner_id)
 
     def count(self) -> int:
@@ -368,7 +296,7 @@ class OutreachStore:
         >>> OutreachStore(pathlib.Path(tempfile.mkdtemp()) / "o.db").count()
         0
         """
-        with self._read() as conn:
+        with self.db.read() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
     def constraints(
@@ -413,10 +341,10 @@ class OutreachStore:
         """
         if isinstance(cooldown_days, bool) or not isinstance(cooldown_days, int) or cooldown_days < 0:
             raise StateError(f"cooldown_days must be a whole number of days >= 0, not {cooldown_days!r}")
-        moment = _as_utc(now if now is not None else self._clock())
+        moment = as_utc(now if now is not None else self.db.clock())
         cooldown = timedelta(days=cooldown_days)
         out = Constraints()
-        with self._read() as conn:
+        with self.db.read() as conn:
             conn.execute("BEGIN")  # one snapshot for both queries
             try:
                 latest = _latest(conn, school_id)
@@ -496,112 +424,6 @@ class OutreachStore:
             raise StateError(f"{target}: cannot write the outcomes file ({exc.strerror or exc})") from None
         return len(rows)
 
-    # ------------------------------------------------------------------ plumbing
-
-    def _connect(self) -> sqlite3.Connection:
-        """A new autocommit connection; transactions are begun explicitly."""
-        return sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        """A connection for one read; sqlite errors become StateError."""
-        with self._errors():
-            conn = self._connect()
-            try:
-                yield conn
-            finally:
-                conn.close()
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """A connection inside BEGIN IMMEDIATE, committed on success and rolled back otherwise."""
-        with self._errors():
-            conn = self._connect()
-            try:
-                # IMMEDIATE takes the write lock up front (waiting up to the busy
-                # timeout); a deferred transaction upgrading later can fail with
-                # SQLITE_BUSY straight away, without waiting.
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    with contextlib.suppress(sqlite3.Error):  # keep the original error
-                        conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            finally:
-                conn.close()
-
-    @contextlib.contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Turn sqlite and file-system errors into a StateError naming the file."""
-        try:
-            yield
-        except sqlite3.DatabaseError as exc:
-            raise StateError(_describe(self.path, exc)) from None
-        except OSError as exc:
-            raise StateError(f"{self.path}: cannot open the outreach database ({exc.strerror or exc})") from None
-
-    def _initialise(self) -> None:
-        """Create or check the file, switch it to WAL, and migrate it to SCHEMA_VERSION."""
-        if self.path.is_dir():
-            raise StateError(f"{self.path}: is a directory, not an outreach database file")
-        with self._errors():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
-        while True:
-            try:
-                with self._errors():
-                    self._setup_once()
-                return
-            except _Busy:
-                # Switching to WAL needs a moment alone with the file and does not
-                # always use the busy handler, so retry while other processes set up.
-                if time.monotonic() > deadline:
-                    raise StateError(_describe(self.path, sqlite3.OperationalError("database is locked"))) from None
-                time.sleep(0.01)
-
-    def _setup_once(self) -> None:
-        """One attempt at _initialise; raises _Busy when another connection is in the way."""
-        conn = self._connect()
-        try:
-            try:
-                # One read transaction, so the checks see a single snapshot even
-                # while another process is creating the schema.
-                conn.execute("BEGIN")
-                try:
-                    version, app_id = _header(conn)
-                    _check_header(self.path, conn, version, app_id)
-                finally:
-                    with contextlib.suppress(sqlite3.Error):  # keep the original error, if any
-                        conn.execute("ROLLBACK")
-                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                    if mode.lower() != "wal":
-                        raise _Busy()
-                if version == len(_MIGRATIONS):
-                    return
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    # Re-read under the write lock: another process may have migrated meanwhile.
-                    version, app_id = _header(conn)
-                    _check_header(self.path, conn, version, app_id)
-                    for step in range(version, len(_MIGRATIONS)):
-                        _MIGRATIONS[step](conn)
-                        conn.execute(f"PRAGMA user_version = {step + 1}")
-                except BaseException:
-                    with contextlib.suppress(sqlite3.Error):  # keep the original error
-                        conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
-                if _is_busy(exc):
-                    raise _Busy() from None
-                raise
-        finally:
-            conn.close()
-
-
 # --------------------------------------------------------------------------- helpers
 
 _EVENT_COLUMNS = "id, school_id, partner_id, status, note, created_at"
@@ -637,10 +459,6 @@ def _used_capacity(conn: sqlite3.Connection) -> dict[str, int]:
     return {partner: int(n) for partner, n in rows}
 
 
-class _Busy(Exception):
-    """Another connection holds the lock during setup; try again."""
-
-
 def normalise_status(status: str) -> str:
     """Return the canonical spelling of a status, or raise StateError listing the valid ones.
 
@@ -666,81 +484,10 @@ def _clean_id(value: str, name: str) -> str:
     return value
 
 
-def _utc_now() -> datetime:
-    """The default clock."""
-    return datetime.now(timezone.utc)
-
-
-def _as_utc(moment: datetime) -> datetime:
-    """An aware UTC datetime; naive input is taken to be UTC already."""
-    if not isinstance(moment, datetime):
-        raise StateError(f"expected a datetime, not {type(moment).__name__}")
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
-def _iso(moment: datetime) -> str:
-    """UTC ISO 8601 with microseconds, so stored timestamps sort as text."""
-    return _as_utc(moment).isoformat(timespec="microseconds")
-
-
-def _header(conn: sqlite3.Connection) -> tuple[int, int]:
-    """The file's (user_version, application_id); reading them also detects non-SQLite files."""
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
-    return version, app_id
-
-
-def _check_header(path: Path, conn: sqlite3.Connection, version: int, app_id: int) -> None:
-    """Refuse files that belong to something else or to a newer matcher."""
-    if app_id not in (0, APPLICATION_ID):
-        raise StateError(f"{path}: is a SQLite database of some other program, not a matcher outreach database")
-    if version == 0:
-        tables = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
-        if tables:
-            raise StateError(f"{path}: is a SQLite database with other tables, not a matcher outreach database")
-    elif app_id != APPLICATION_ID:
-        raise StateError(f"{path}: is a SQLite database of some other program, not a matcher outreach database")
-    if version > len(_MIGRATIONS):
-        raise StateError(
-            f"{path}: was written by a newer version of matcher (schema version {version}, this "
-            f"version knows up to {len(_MIGRATIONS)}); upgrade matcher to use it"
-        )
-
-
-def _is_busy(exc: sqlite3.Error) -> bool:
-    """Whether a sqlite error means 'someone else holds the lock'."""
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-def _describe(path: Path, exc: sqlite3.DatabaseError) -> str:
-    """A coordinator-readable message for a sqlite error on the store's file."""
-    text = str(exc)
-    lower = text.lower()
-    if "not a database" in lower or "malformed" in lower or "disk image" in lower:
-        return f"{path}: is not an outreach database (not a SQLite file, or damaged): {text}"
-    if "disk is full" in lower:
-        return f"{path}: cannot save to the outreach database: the disk is full ({text}); free some space and try again"
-    if "disk i/o error" in lower:
-        return f"{path}: cannot use the outreach database: disk I/O error (is the disk full or failing?)"
-    if _is_busy(exc):
-        return (
-            f"{path}: the outreach database is busy (another program kept it locked for more "
-            f"than {BUSY_TIMEOUT_S:g} s); try again"
-        )
-    if "unable to open" in lower or "readonly" in lower or "read-only" in lower:
-        return f"{path}: cannot open the outreach database for writing ({text})"
-    return f"{path}: outreach database error: {text}"
-
-
 __all__ = [
-    "APPLICATION_ID",
     "DEFAULT_COOLDOWN_DAYS",
     "DEFAULT_OUTREACH_DB",
     "EXPORT_COLUMNS",
-    "SCHEMA_VERSION",
     "STATUSES",
     "Constraints",
     "Event",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from matcher import state
+from matcher import state, workspace
 from matcher.errors import MatcherError
 from matcher.state import STATUSES, Constraints, Event, OutreachStore, StateError
 
@@ -328,8 +328,8 @@ def test_creates_folder_and_stores_schema_version(tmp_path):
     path = tmp_path / "a" / "b" / "outreach.db"
     OutreachStore(path)
     assert path.is_file()
-    assert _pragma(path, "user_version") == state.SCHEMA_VERSION == 1
-    assert _pragma(path, "application_id") == state.APPLICATION_ID
+    assert _pragma(path, "user_version") == workspace.SCHEMA_VERSION == 2
+    assert _pragma(path, "application_id") == workspace.APPLICATION_ID
     # Reopening an up-to-date store changes nothing and keeps the events.
     OutreachStore(path).record("S1", "P1", "contacted")
     assert OutreachStore(path).count() == 1
@@ -339,12 +339,12 @@ def test_migrations_run_forward_step_by_step(tmp_path, monkeypatch):
     path = tmp_path / "o.db"
     OutreachStore(path, clock=Clock()).record("S1", "P1", "partnered")
 
-    def migrate_2(conn: sqlite3.Connection) -> None:
+    def migrate_3(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE events ADD COLUMN author TEXT NOT NULL DEFAULT ''")
 
-    monkeypatch.setattr(state, "_MIGRATIONS", (*state._MIGRATIONS, migrate_2))
+    monkeypatch.setattr(workspace, "MIGRATIONS", (*workspace.MIGRATIONS, migrate_3))
     store = OutreachStore(path)
-    assert _pragma(path, "user_version") == 2
+    assert _pragma(path, "user_version") == 3
     assert [e.status for e in store.history("S1", "P1")] == ["partnered"]
 
 
@@ -352,15 +352,15 @@ def test_failed_migration_leaves_the_file_as_it_was(tmp_path, monkeypatch):
     path = tmp_path / "o.db"
     OutreachStore(path).record("S1", "P1", "partnered")
 
-    def migrate_2(conn: sqlite3.Connection) -> None:
+    def migrate_3(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE events ADD COLUMN author TEXT")
         conn.execute("this is not sql")
 
-    monkeypatch.setattr(state, "_MIGRATIONS", (*state._MIGRATIONS, migrate_2))
+    monkeypatch.setattr(workspace, "MIGRATIONS", (*workspace.MIGRATIONS, migrate_3))
     with pytest.raises(StateError):
         OutreachStore(path)
     monkeypatch.undo()
-    assert _pragma(path, "user_version") == 1
+    assert _pragma(path, "user_version") == 2
     assert OutreachStore(path).count() == 1
 
 
@@ -368,7 +368,7 @@ def test_database_from_the_future_is_refused(tmp_path):
     path = tmp_path / "o.db"
     OutreachStore(path)
     conn = sqlite3.connect(path)
-    conn.execute(f"PRAGMA user_version = {state.SCHEMA_VERSION + 1}")
+    conn.execute(f"PRAGMA user_version = {workspace.SCHEMA_VERSION + 1}")
     conn.close()
     with pytest.raises(StateError, match="newer version of matcher") as info:
         OutreachStore(path)
@@ -383,7 +383,7 @@ def test_database_from_the_future_is_refused(tmp_path):
 def test_file_that_is_not_sqlite_is_refused(tmp_path, content):
     path = tmp_path / "partnerships.csv"
     path.write_bytes(content)
-    with pytest.raises(StateError, match="not an outreach database") as info:
+    with pytest.raises(StateError, match="not a matcher workspace database") as info:
         OutreachStore(path)
     assert str(path) in str(info.value)
     assert path.read_bytes() == content  # left alone
@@ -395,7 +395,7 @@ def test_other_sqlite_database_is_refused(tmp_path):
     conn.execute("CREATE TABLE customers (id INTEGER)")
     conn.commit()
     conn.close()
-    with pytest.raises(StateError, match="not a matcher outreach database"):
+    with pytest.raises(StateError, match="not a matcher workspace database"):
         OutreachStore(path)
 
 

@@ -308,7 +308,7 @@ def test_full_disk_writes_are_503_naming_the_cause_and_the_page_is_not_422(clien
     monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: FullDisk(real(*a, **k)))
     r = client.post("/api/schools/S1/partners/P1/status", json={"status": "contacted"})
     assert r.status_code == 503
-    assert r.json()["detail"] == (f"outreach database unavailable: {db}: cannot save to the outreach database: "
+    assert r.json()["detail"] == (f"workspace database unavailable: {db}: cannot save to the workspace database: "
                                   "the disk is full (database or disk is full); free some space and try again")
     assert client.get("/api/schools/S1/recommendations").status_code == 200  # reads still served
     assert client.get("/?school=S1").status_code == 200

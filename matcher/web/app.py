@@ -74,7 +74,7 @@ def build_app(model, model_path, db_path, token: str | None = None,
             "Ranking endpoints return exactly what `matcher recommend --format json` prints, plus each pair's "
             "latest outreach `status`. Errors are `{\"detail\": \"...\"}` with status 404 (unknown id, with close "
             "ids in `suggestions`), 422 (invalid input, including a body that is not UTF-8 JSON; the input is never "
-            "echoed back), 413 (body above 1 MiB), 503 (outreach database unusable, e.g. a full disk: reads still "
+            "echoed back), 413 (body above 1 MiB), 503 (workspace database unusable, e.g. a full disk: reads still "
             "work), and, when the server has a token, 401 (token missing); without a token, 421 for a `Host` that "
             "is not localhost, 127.0.0.1 or [::1]. Ids containing `/` go in the path percent-encoded (`%2F`)."
         ),
@@ -233,8 +233,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StateError)
     async def state_error(request: Request, exc: StateError):
         # Inputs are validated before the store is touched, so this is the database itself.
-        log.error("outreach database error: %s", exc)
-        return _error(503, f"outreach database unavailable: {exc}")
+        log.error("workspace database error: %s", exc)
+        return _error(503, f"workspace database unavailable: {exc}")
 
     @app.exception_handler(MatcherError)
     async def matcher_error(request: Request, exc: MatcherError):

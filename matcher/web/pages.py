@@ -130,8 +130,8 @@ def page_context(svc, qp: Mapping[str, str]) -> tuple[dict[str, Any], int]:
         ctx["error"] = {"message": str(exc), "suggestions": [(s, href(**{key: s})) for s in exc.suggestions]}
         ctx["mode"] = None
         return ctx, 404
-    except StateError as exc:  # the outreach database itself (full disk...): not the user's input
-        ctx["error"] = {"message": f"outreach database unavailable: {exc}", "suggestions": []}
+    except StateError as exc:  # the workspace database itself (full disk...): not the user's input
+        ctx["error"] = {"message": f"workspace database unavailable: {exc}", "suggestions": []}
         ctx["mode"] = None
         return ctx, 503
     except MatcherError as exc:

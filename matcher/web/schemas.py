@@ -176,6 +176,6 @@ class StatusIn(BaseModel):
 
 ERRORS = {404: {"model": ErrorOut, "description": "Unknown school or partner id"},
            422: {"model": ErrorOut, "description": "Invalid parameter or body (including a body that is not UTF-8 JSON)"},
-           503: {"model": ErrorOut, "description": "The outreach database cannot be used (for example, the disk is full)"}}
+           503: {"model": ErrorOut, "description": "The workspace database cannot be used (for example, the disk is full)"}}
 BODY_ERRORS = {**ERRORS, 413: {"model": ErrorOut, "description": "Request body larger than 1 MiB"}}
 
