@@ -98,19 +98,24 @@ def _state_options(f):
     f = click.option("--cooldown-days", type=click.IntRange(min=0), default=config.DEFAULT_COOLDOWN_DAYS,
                      show_default=True, help="Days a declined pair stays out of suggestions.")(f)
     f = click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
-                     help="Outreach database (default models/outreach.db when it exists).")(f)
+                     help="Workspace database (default: outreach.db beside the model, when it exists).")(f)
     return f
 
 
-def _state_from(db_path: str | None, cooldown_days: int, include_current: bool):
-    """Outreach constraints from the database, or None when there is none."""
+def _state_from(db, cooldown_days: int, include_current: bool):
+    """Outreach constraints from the workspace database, or None when there is none."""
     from matcher.state import OutreachStore
 
-    if db_path is None:
-        if not config.DEFAULT_OUTREACH_DB.exists():
-            return None
-        db_path = str(config.DEFAULT_OUTREACH_DB)
-    return OutreachStore(db_path).constraints(cooldown_days=cooldown_days, include_current=include_current)
+    if db is None:
+        return None
+    return OutreachStore(db).constraints(cooldown_days=cooldown_days, include_current=include_current)
+
+
+def _load(model_path: str, db_path: str | None):
+    """The model caught up with its workspace's live changes, and the workspace (or None)."""
+    from matcher.live import load_current
+
+    return load_current(model_path, db_path)
 
 
 def _weights_from(weights_file: str | None, weight_items: tuple[str, ...]) -> dict[str, float]:
@@ -145,13 +150,40 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option("--encoder", default=config.DEFAULT_ENCODER, show_default=True,
               help="Text encoder: minilm, static, or a sentence-transformers model folder.")
 @_weights_options
-def train(schools_path, partners_path, history_path, model_path, encoder, weights_file, weight_items):
-    """Fit the model on schools and partners and save it."""
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+              help="Workspace database to import the tables into (default: outreach.db beside the model).")
+@click.option("--from-catalog", is_flag=True,
+              help="Train on the workspace's current schools and partners (after live changes), not the CSVs.")
+@click.option("--backend", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="Where to encode and tag the texts.")
+@click.option("--scheduler", default=None, help="Dask scheduler address (tcp://...) or 'local'.")
+def train(schools_path, partners_path, history_path, model_path, encoder, weights_file, weight_items, db_path,
+          from_catalog, backend, scheduler):
+    """Fit the model on schools and partners and save it (texts encoded before are not encoded again)."""
+    from matcher.config import workspace_path
     from matcher.training import train_model
 
     weights = _weights_from(weights_file, weight_items)
-    summary = train_model(schools_path, partners_path, history_path, model_path, weights=weights, encoder=encoder)
+    workspace = db_path if db_path is not None else str(workspace_path(model_path))
+    with contextlib.ExitStack() as stack:
+        client = None
+        if backend == "dask":
+            from matcher.cluster import dask_client
+
+            client = stack.enter_context(dask_client(scheduler, None))
+        summary = train_model(schools_path, partners_path, history_path, model_path, weights=weights, encoder=encoder,
+                              workspace=workspace, from_catalog=from_catalog, client=client, user=_user())
     click.echo(summary.text())
+
+
+def _user() -> str:
+    """Who is making a change from the command line (recorded in the history)."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no user name in this environment
+        return "cli"
 
 
 @main.command()
@@ -171,8 +203,6 @@ def train(schools_path, partners_path, history_path, model_path, encoder, weight
 def recommend(school_id, partner_id, need, grades, lat, lon, top, model_path, weights_file, weight_items, include_full,
               db_path, cooldown_days, include_current, fmt):
     """Suggest partners for a school or a need, or schools for a partner."""
-    from matcher.persistence import load_model
-
     given = [o for o, v in (("--school", school_id), ("--partner", partner_id), ("--need", need)) if v is not None]
     if len(given) != 1:
         raise click.UsageError("give exactly one of --school, --partner or --need")
@@ -181,8 +211,8 @@ def recommend(school_id, partner_id, need, grades, lat, lon, top, model_path, we
     if (lat is None) != (lon is None):
         raise click.UsageError("give both --lat and --lon, or neither")
     weights = _weights_from(weights_file, weight_items)
-    model = load_model(model_path)
-    state = _state_from(db_path, cooldown_days, include_current)
+    model, db = _load(model_path, db_path)
+    state = _state_from(db, cooldown_days, include_current)
     if school_id is not None:
         matches = model.recommend(school_id, n=top, weights=weights, include_full=include_full, state=state)
         title = f"Partners for {school_id} {model.school_names_[model.school_row(school_id)]}"
@@ -230,11 +260,9 @@ def _to_table(title: str, matches) -> str:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def explain(school_id, partner_id, model_path, weights_file, weight_items, db_path, cooldown_days, include_current, fmt):
     """Why a partner ranks where it does for a school, or what rules it out."""
-    from matcher.persistence import load_model
-
     weights = _weights_from(weights_file, weight_items)
-    model = load_model(model_path)
-    state = _state_from(db_path, cooldown_days, include_current)
+    model, db = _load(model_path, db_path)
+    state = _state_from(db, cooldown_days, include_current)
     ex = model.explain(school_id, partner_id, weights=weights, state=state)
     if fmt == "json":
         click.echo(json.dumps(ex.to_dict(), indent=2, ensure_ascii=False))
@@ -275,11 +303,10 @@ def evaluate(model_path, history_path, k, weights_file, weight_items, seed, fmt)
 
     from matcher.data import read_partnerships
     from matcher.evaluate import evaluate as run_evaluation
-    from matcher.persistence import load_model
 
     weights = _weights_from(weights_file, weight_items)
     history = read_partnerships(history_path)
-    model = load_model(model_path)
+    model, _db = _load(model_path, None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report = run_evaluation(model, history, k=k, weights=weights, seed=seed)
@@ -392,10 +419,11 @@ def rank(model_path, schools_path, top, output, fmt, n_jobs, chunk_size, resume,
     from matcher.batch import parts_dir, rank_to_file
 
     weights = _weights_from(weights_file, weight_items)
-    state = _state_from(db_path, cooldown_days, include_current)
+    model, db = _load(model_path, db_path)
+    state = _state_from(db, cooldown_days, include_current)
     try:
         with contextlib.ExitStack() as stack:
-            summary = rank_to_file(model_path, output, schools=schools_path, top=top, fmt=fmt, weights=weights,
+            summary = rank_to_file(model, output, schools=schools_path, top=top, fmt=fmt, weights=weights,
                                    include_full=include_full, state=state, n_jobs=n_jobs, chunk_size=chunk_size,
                                    resume=resume, backend=backend, scheduler=scheduler,
                                    progress=lambda total: stack.enter_context(_progress(total, "ranking schools", quiet)))
@@ -423,11 +451,10 @@ def assign(model_path, per_school, equity_weight, candidates, method, weights_fi
     """Allocate partners to schools within every partner's capacity, maximising the total score."""
     from matcher.assign import assign_from_model
     from matcher.files import atomic_write
-    from matcher.persistence import load_model
 
     weights = _weights_from(weights_file, weight_items)
-    model = load_model(model_path)
-    state = _state_from(db_path, cooldown_days, include_current)
+    model, db = _load(model_path, db_path)
+    state = _state_from(db, cooldown_days, include_current)
     result = assign_from_model(model, per_school=per_school, equity_weight=equity_weight,
                                candidates_per_school=candidates, weights=weights, state=state, method=method)
     from matcher.formats import frame_csv

@@ -66,8 +66,14 @@ MAX_REQUEST_BYTES = 1 << 20  # 1 MiB: a need is at most 5,000 characters, a note
 #: Shortest token ``matcher serve --token`` accepts (characters; blank tokens are refused too).
 MIN_TOKEN_CHARS = 16
 
-#: Outreach state (shortlisted, contacted, declined, partnered, do-not-contact) for the CLI and web app.
+#: The workspace database (outreach state, the live catalogue, cached encodings, accounts) of the
+#: default model. Every model's workspace is ``outreach.db`` beside its file (:func:`workspace_path`).
 DEFAULT_OUTREACH_DB = PROJECT_ROOT / "models" / "outreach.db"
+
+
+def workspace_path(model_path: str | Path) -> Path:
+    """The default workspace database of a model file: ``outreach.db`` in the same folder."""
+    return Path(model_path).with_name(DEFAULT_OUTREACH_DB.name)
 #: Days a declined pair stays out of suggestions.
 DEFAULT_COOLDOWN_DAYS = 180
 

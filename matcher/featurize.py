@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -38,6 +38,14 @@ class Encoded:
     text: np.ndarray  # (d,) float32
     categories: np.ndarray  # (C,) float32
     sentences: np.ndarray  # (k, d) float32, k = 0 or >= 2
+
+
+class EncodingCache(Protocol):
+    """Where encodings are kept between runs (the workspace database's cache: :class:`matcher.catalog.EncodingCache`)."""
+
+    def lookup(self, texts: Iterable[str], split: bool) -> dict[str, Encoded]: ...
+
+    def store(self, encoded: Mapping[str, Encoded], split: bool) -> None: ...
 
 
 def _encode_batch(spec: str, sha256: str, tagger, batch: list[str], split: bool) -> list[Encoded]:
@@ -106,14 +114,18 @@ class Featurizer:
         known: Mapping[str, Encoded] | None = None,
         batch_size: int = 256,
         client=None,
+        cache: EncodingCache | None = None,
     ) -> dict[str, Encoded]:
-        """Encode and tag the distinct ``texts`` that ``known`` lacks; returns text -> :class:`Encoded` for all.
+        """Encode and tag the distinct ``texts`` that ``known`` (or ``cache``) lacks; returns text -> :class:`Encoded`.
 
         ``client`` (a ``distributed.Client``) encodes the batches as Dask tasks,
         the tagger broadcast once; the result is the same as encoding here.
+        ``cache`` (see :class:`EncodingCache`) is asked first and given what was encoded.
         """
-        known = known or {}
         distinct = list(dict.fromkeys(texts))
+        known = dict(known or {})
+        if cache is not None:
+            known.update(cache.lookup([t for t in distinct if t not in known], split_sentences))
         out = {t: known[t] for t in distinct if t in known}
         todo = [t for t in distinct if t not in out]
         if not todo:
@@ -128,8 +140,12 @@ class Featurizer:
             futures = client.map(_encode_batch, [self.encoder] * n, [sha] * n, [tagger] * n, batches,
                                  [split_sentences] * n, pure=False)
             results = client.gather(futures)
+        fresh: dict[str, Encoded] = {}
         for batch, encoded in zip(batches, results):
-            out.update(zip(batch, encoded))
+            fresh.update(zip(batch, encoded))
+        if cache is not None:
+            cache.store(fresh, split_sentences)
+        out.update(fresh)
         return out
 
     # ------------------------------------------------------------------ tables

@@ -91,7 +91,7 @@ class PartnerMatcher(ParamsMixin):
         self.default_radius_km = default_radius_km
 
     # ------------------------------------------------------------------ fit
-    def fit(self, schools, partners, history=None) -> PartnerMatcher:
+    def fit(self, schools, partners, history=None, *, cache=None, client=None) -> PartnerMatcher:
         """Fit on a schools table and a partners table.
 
         Parameters
@@ -101,6 +101,10 @@ class PartnerMatcher(ParamsMixin):
             or raw string tables with the same columns (validated here).
         history : pandas.DataFrame, optional
             Past partnerships (validated; counted).
+        cache : matcher.featurize.EncodingCache, optional
+            Encodings kept between runs: only texts it lacks are encoded.
+        client : distributed.Client, optional
+            Encode on a Dask cluster (the result is the same as here).
 
         Returns
         -------
@@ -132,19 +136,29 @@ class PartnerMatcher(ParamsMixin):
         self.school_explicit_ = np.array([bool(e) for e in schools["need_categories"]])
         self._index: dict[str, dict[str, int]] = {}
 
-        self.schools_ = featurizer.schools(schools, featurizer.encode(schools["needs"]))
-        partners_ = featurizer.partners(partners, featurizer.encode(partners["offerings"], split_sentences=True))
+        self.schools_ = featurizer.schools(
+            schools, featurizer.encode(schools["needs"], cache=cache, client=client))
+        partners_ = featurizer.partners(
+            partners, featurizer.encode(partners["offerings"], split_sentences=True, cache=cache, client=client))
         n = len(self.schools_)
         step = max(1, -(-n // config.HUB_REFERENCE_SCHOOLS))
         self.hub_reference_ = self.schools_.take(slice(0, n, step))
         text_hub, cat_hub = hub_statistics(self.hub_reference_, partners_, config.HUB_NEIGHBOURS)
         self.hub_means_ = (float(text_hub.mean()) if len(text_hub) else 0.0,
                            float(cat_hub.mean()) if len(cat_hub) else 0.0)
-        self.partners_ = self._with_hub_offsets(partners_, text_hub, cat_hub)
+        self.partners_ = self._offsets(partners_, text_hub, cat_hub)
+        self.catalog_generation_: str | None = None
+        self.catalog_revision_ = 0
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
-    def _with_hub_offsets(self, p: PartnerFeatures, text_hub: np.ndarray, cat_hub: np.ndarray) -> PartnerFeatures:
+    def with_hub_offsets(self, p: PartnerFeatures) -> PartnerFeatures:
+        """New partners' features with hub offsets measured against this model's reference schools and means."""
+        self.check_fitted()
+        text_hub, cat_hub = hub_statistics(self.hub_reference_, p, config.HUB_NEIGHBOURS)
+        return self._offsets(p, text_hub, cat_hub)
+
+    def _offsets(self, p: PartnerFeatures, text_hub: np.ndarray, cat_hub: np.ndarray) -> PartnerFeatures:
         """``p`` with its hub offsets set against the fitted means: a partner nearer to every school
         than the average partner is discounted; one farther is lifted, but at most by HUB_MAX_LIFT."""
         p.text_offset = config.HUB_TEXT * np.maximum(text_hub - self.hub_means_[0], -config.HUB_MAX_LIFT)

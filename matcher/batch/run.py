@@ -18,6 +18,7 @@ from matcher.batch.index import DEFAULT_CHUNK_SIZE, RankIndex
 from matcher.batch.output import format_of, write_output
 from matcher.batch.parts import PARTS_VERSION, Parts, model_fingerprint, sha256_arrays, state_digest, to_part
 from matcher.batch.results import ChunkResult
+from matcher.cluster import dask_client, distributed_module
 from matcher.blas import cpu_count, one_blas_thread, pin_one_blas_thread, unpin_blas
 from matcher.features import SchoolFeatures
 
@@ -126,49 +127,14 @@ def _run_local(index: RankIndex, feats: SchoolFeatures, ids, chunks, todo, n_job
             ex.shutdown(wait=True, cancel_futures=True)
 
 
-_DASK_EXTRA = 'the dask backend needs the optional extra: pip install "matcher[dask]" (dask[distributed])'
-
-
-def _distributed():
-    try:
-        import distributed
-    except ImportError:
-        from matcher.errors import MatcherError
-
-        raise MatcherError(_DASK_EXTRA) from None
-    return distributed
-
-
 def _dask_rank(index: RankIndex, s: SchoolFeatures, keys) -> ChunkResult:
     """A Dask task: rank one chunk on a worker."""
     return index.rank(s, keys)
 
 
-@contextlib.contextmanager
-def _dask_client(scheduler, n_jobs: int):
-    """A Dask client: the given one, one for a scheduler address, or an in-process LocalCluster."""
-    distributed = _distributed()
-    if isinstance(scheduler, distributed.Client):
-        yield scheduler
-        return
-    if scheduler in (None, "", "local"):
-        with distributed.LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=False,
-                                      dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-            yield client
-        return
-    try:
-        client = distributed.Client(scheduler, timeout="30s")
-    except (OSError, TimeoutError) as exc:
-        from matcher.errors import MatcherError
-
-        raise MatcherError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-    with client:
-        yield client
-
-
 def _run_dask(index: RankIndex, feats: SchoolFeatures, ids, chunks, todo, n_jobs: int, client):
     """(chunk, result) as Dask tasks complete on ``client``; the index (model included) is broadcast once."""
-    distributed = _distributed()
+    distributed = distributed_module()
     pending: dict = {}
     futures: dict = {}
     try:
@@ -305,10 +271,10 @@ def rank_to_file(
     if backend not in ("local", "dask"):
         raise MatcherError(f"unknown backend {backend!r} (backends are: local, dask)")
     if backend == "dask":
-        _distributed()
+        distributed_module()
     with contextlib.ExitStack() as stack:
         if backend == "dask":  # one client for encoding new schools and for ranking
-            scheduler = stack.enter_context(_dask_client(scheduler, n_jobs))
+            scheduler = stack.enter_context(dask_client(scheduler, n_jobs))
         if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
             from matcher.persistence import load_model, read_metadata
 

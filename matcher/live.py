@@ -1,0 +1,250 @@
+"""Live changes: schools and partners added, updated and removed without retraining.
+
+A change is validated with the data contract, encoded and tagged (once: the
+encoding goes to the workspace's cache), written to the catalogue in one
+transaction, and applied to the fitted model in memory. Applying builds new
+feature arrays (rows stay in id order, so every ranking path is unchanged)
+and a new model object; whoever holds the old one finishes with it, so no
+reader ever sees half a change. Any process catches up with the catalogue's
+changes since its model's revision (:func:`catch_up`): after a restart, in
+another server worker, in the next ``matcher recommend``.
+
+Examples
+--------
+>>> import pandas as pd, tempfile, pathlib
+>>> from matcher.model import PartnerMatcher
+>>> from matcher.workspace import Workspace
+>>> schools = pd.DataFrame({"school_id": ["S1"], "name": ["Oak"], "needs": ["Students are hungry on Mondays."]})
+>>> partners = pd.DataFrame({"partner_id": ["P1"], "name": ["Robots"], "offerings": ["Robot building kits"]})
+>>> ws = Workspace(pathlib.Path(tempfile.mkdtemp()) / "workspace.db")
+>>> live = LiveModel(start_catalog(PartnerMatcher().fit(schools, partners), ws, schools, partners), ws)
+>>> _ = live.put("partner", "P2", {"name": "Food Bank", "offerings": "Weekend food bags"}, user="ana", create=True)
+>>> [m.id for m in live.model().recommend("S1", n=2)]
+['P2', 'P1']
+"""
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from matcher.catalog import Catalog, CatalogRow, Change, EncodingCache
+from matcher.data import PARTNER_COLUMNS, SCHOOL_COLUMNS, validate_partners, validate_schools
+from matcher.errors import DataError
+from matcher.features import PartnerFeatures
+from matcher.workspace import Workspace
+
+#: The catalogue columns of each kind (the data contract's), id first.
+COLUMNS = {"school": SCHOOL_COLUMNS, "partner": PARTNER_COLUMNS}
+
+
+def validate(kind: str, rows: Sequence[Mapping[str, Any]], source: str = "body") -> pd.DataFrame:
+    """Rows checked against the data contract (every problem at once, as a :class:`DataError`).
+
+    ``rows`` hold the contract's column names with text values, ids included.
+    """
+    known = COLUMNS[kind]
+    unknown = sorted({k for r in rows for k in r} - set(known))
+    if unknown:
+        raise DataError([f"{source}: unknown field {u!r} (fields are: {', '.join(known)})" for u in unknown])
+    table = pd.DataFrame([{c: "" if r.get(c) is None else str(r.get(c)) for c in known} for r in rows], columns=known)
+    return (validate_schools if kind == "school" else validate_partners)(table, source=source)
+
+
+def start_catalog(model, db: Workspace, schools: pd.DataFrame, partners: pd.DataFrame, user: str = "import"):
+    """Fill the catalogue from the tables a model was fitted on (a new generation); record it in the model."""
+    catalog = Catalog(db)
+    catalog.import_table("school", _raw_rows(schools, "school"), user, new_generation=True)
+    summary = catalog.import_table("partner", _raw_rows(partners, "partner"), user)
+    model.catalog_generation_ = catalog.state()[0]
+    model.catalog_revision_ = summary.revision
+    return model
+
+
+def catch_up(model, catalog: Catalog):
+    """``model`` with every catalogue change since its revision applied (the model itself if none or if it
+    was not fitted from this catalogue's generation)."""
+    generation, revision = catalog.state()
+    if generation != getattr(model, "catalog_generation_", None) or revision <= model.catalog_revision_:
+        return model
+    return apply_rows(model, catalog.since(model.catalog_revision_), catalog, revision)
+
+
+def apply_rows(model, rows: Sequence[CatalogRow], catalog: Catalog | None = None, revision: int | None = None):
+    """A new model with these catalogue rows applied (active rows replace or add, inactive ones leave)."""
+    new = copy.copy(model)
+    cache = EncodingCache(catalog, model.featurizer_.encoder_info["sha256"]) if catalog is not None else None
+    for kind in ("school", "partner"):
+        mine = [r for r in rows if r.kind == kind]
+        if mine:
+            _apply_kind(new, kind, mine, cache)
+    new._index = {}
+    if revision is not None:
+        new.catalog_revision_ = revision
+    return new
+
+
+class LiveModel:
+    """A fitted model kept current with the catalogue, for a long-running process (the web app).
+
+    :meth:`model` returns the current model (catching up first when another
+    process changed the catalogue); :meth:`put` and :meth:`remove` change the
+    catalogue and the model. Safe to use from many threads.
+    """
+
+    def __init__(self, model, db: Workspace):
+        self.catalog = Catalog(db)
+        self._model = model
+        self._lock = threading.Lock()
+
+    def model(self):
+        """The current model (never half-updated: a change swaps in a whole new one)."""
+        current = self._model
+        generation, revision = self.catalog.state()
+        if generation == current.catalog_generation_ and revision > current.catalog_revision_:
+            with self._lock:
+                if self._model.catalog_revision_ < revision:
+                    self._model = catch_up(self._model, self.catalog)
+                current = self._model
+        return current
+
+    def put(self, kind: str, entity_id: str, row: Mapping[str, Any], user: str, create: bool | None = None) -> Change:
+        """Validate, encode, store and apply a school's or partner's row; returns the history entry."""
+        model = self.model()
+        full = {**{k: v for k, v in row.items() if k != f"{kind}_id"}, f"{kind}_id": entity_id}
+        df = validate(kind, [full])
+        text = str(df.iloc[0]["needs" if kind == "school" else "offerings"])
+        cache = EncodingCache(self.catalog, model.featurizer_.encoder_info["sha256"])
+        model.featurizer_.encode([text], split_sentences=kind == "partner", cache=cache)  # before the commit
+        change = self.catalog.put(kind, str(df.iloc[0][f"{kind}_id"]), _raw_rows(df, kind)[0], user, create)
+        self.model()
+        return change
+
+    def import_rows(self, kind: str, table: pd.DataFrame, user: str):
+        """Apply a validated table of changed rows (a partial import: other rows stay); returns the summary."""
+        model = self.model()
+        text = "needs" if kind == "school" else "offerings"
+        cache = EncodingCache(self.catalog, model.featurizer_.encoder_info["sha256"])
+        model.featurizer_.encode([str(t) for t in table[text]], split_sentences=kind == "partner", cache=cache)
+        summary = self.catalog.import_table(kind, _raw_rows(table, kind), user, replace=False)
+        self.model()
+        return summary
+
+    def remove(self, kind: str, entity_id: str, user: str) -> Change:
+        """Deactivate a school or partner; returns the history entry."""
+        change = self.catalog.deactivate(kind, entity_id, user)
+        self.model()
+        return change
+
+
+def workspace_for(model_path, db_path=None, create: bool = False) -> Workspace | None:
+    """The workspace database of a model: ``db_path``, else ``outreach.db`` beside the model file.
+
+    None when it does not exist (unless ``create``).
+    """
+    from pathlib import Path
+
+    from matcher.config import workspace_path
+
+    path = Path(db_path) if db_path is not None else workspace_path(model_path)
+    if not create and not path.exists():
+        return None
+    return Workspace(path)
+
+
+def load_current(model_path, db_path=None):
+    """A saved model caught up with its workspace's live changes, and the workspace (or None)."""
+    from matcher.persistence import load_model
+
+    model = load_model(model_path)
+    db = workspace_for(model_path, db_path)
+    if db is not None:
+        model = catch_up(model, Catalog(db))
+    return model, db
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def _apply_kind(model, kind: str, rows: Sequence[CatalogRow], cache: EncodingCache | None) -> None:
+    ids_attr = f"{kind}_ids_"
+    old_ids = getattr(model, ids_attr)
+    changed = {r.id for r in rows}
+    keep = np.array([i not in changed for i in old_ids], dtype=bool)
+    active = [{**r.row, f"{kind}_id": r.id} for r in rows if r.active]
+    df = validate(kind, active, source=f"{kind}s in the catalogue") if active else None
+    f = model.featurizer_
+    if kind == "school":
+        feats = f.schools(df, f.encode(df["needs"], cache=cache)) if df is not None else None
+        old = model.schools_
+    else:
+        feats = f.partners(df, f.encode(df["offerings"], split_sentences=True, cache=cache)) if df is not None else None
+        if feats is not None:
+            feats = model.with_hub_offsets(feats)
+        old = model.partners_
+    new_ids = df[f"{kind}_id"].to_numpy(dtype=object) if df is not None else np.zeros(0, dtype=object)
+    merged = np.concatenate([old_ids[keep], new_ids])
+    order = np.argsort(merged.astype(str), kind="stable")
+    setattr(model, ids_attr, merged[order])
+    setattr(model, f"{kind}s_", _merge(old, keep, feats, order))
+    text_col = "needs" if kind == "school" else "offerings"
+    columns = {"school_names_": "name", "school_texts_": text_col} if kind == "school" else \
+        {"partner_names_": "name", "partner_texts_": text_col, "partner_type_names_": "partner_type"}
+    for attr, col in columns.items():
+        add = df[col].to_numpy(dtype=object) if df is not None else np.zeros(0, dtype=object)
+        setattr(model, attr, np.concatenate([getattr(model, attr)[keep], add])[order])
+    if kind == "school":
+        frl = df["frl_pct"].to_numpy(dtype=np.float64) if df is not None else np.zeros(0)
+        explicit = np.array([bool(e) for e in df["need_categories"]], dtype=bool) if df is not None else np.zeros(0, bool)
+        model.school_frl_ = np.concatenate([model.school_frl_[keep], frl])[order]
+        model.school_explicit_ = np.concatenate([model.school_explicit_[keep], explicit])[order]
+
+
+def _merge(old, keep: np.ndarray, new, order: np.ndarray):
+    """Feature arrays: the kept old rows, then the new ones, in ``order``."""
+    kept = old.take(np.flatnonzero(keep))
+    if new is None:
+        return kept.take(order)
+    values = {}
+    for fld in fields(old):
+        name = fld.name
+        if isinstance(old, PartnerFeatures) and name == "sentences":
+            values[name] = np.concatenate([old.sentences, new.sentences]) if len(new.sentences) else old.sentences
+        elif isinstance(old, PartnerFeatures) and name == "sentence_start":
+            values[name] = np.concatenate([kept.sentence_start, new.sentence_start + len(old.sentences)])
+        else:
+            values[name] = np.concatenate([getattr(kept, name), getattr(new, name)])
+    return type(old)(**values).take(order)
+
+
+def _raw_rows(df: pd.DataFrame, kind: str) -> list[dict[str, str]]:
+    """A validated table back as the contract's text cells (what the catalogue keeps)."""
+    from matcher.grades import format_grades
+
+    out = []
+    for rec in df.to_dict("records"):
+        row: dict[str, str] = {}
+        for col in COLUMNS[kind]:
+            v = rec.get(col)
+            if col == "grades":
+                row[col] = format_grades(int(v)) if v else ""
+            elif isinstance(v, tuple):
+                row[col] = ";".join(v)
+            elif isinstance(v, (bool, np.bool_)):
+                row[col] = "true" if v else "false"
+            elif v is None or (isinstance(v, float) and np.isnan(v)):
+                row[col] = ""
+            elif isinstance(v, float) and v.is_integer():
+                row[col] = str(int(v))
+            else:
+                row[col] = str(v)
+        out.append(row)
+    return out
+
+
+__all__ = ["COLUMNS", "LiveModel", "apply_rows", "catch_up", "load_current", "start_catalog", "validate", "workspace_for"]
