@@ -52,7 +52,10 @@ def validate(kind: str, rows: Sequence[Mapping[str, Any]], source: str = "body")
     unknown = sorted({k for r in rows for k in r} - set(known))
     if unknown:
         raise DataError([f"{source}: unknown field {u!r} (fields are: {', '.join(known)})" for u in unknown])
-    table = pd.DataFrame([{c: "" if r.get(c) is None else str(r.get(c)) for c in known} for r in rows], columns=known)
+    def cell(v: Any) -> str:
+        return "" if v is None else ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+    table = pd.DataFrame([{c: cell(r.get(c)) for c in known} for r in rows], columns=known)
     return (validate_schools if kind == "school" else validate_partners)(table, source=source)
 
 
@@ -64,6 +67,54 @@ def start_catalog(model, db: Workspace, schools: pd.DataFrame, partners: pd.Data
     model.catalog_generation_ = catalog.state()[0]
     model.catalog_revision_ = summary.revision
     return model
+
+
+def adopt(model, db: Workspace, user: str = "server"):
+    """``model`` made the base of the workspace's catalogue.
+
+    A model trained with this workspace (``matcher train``) already is: it is
+    caught up with the changes since. Any other model (fitted in Python, or
+    on another workspace) starts a new catalogue generation holding its rows,
+    so changes can be applied to it from now on.
+    """
+    catalog = Catalog(db)
+    generation, _ = catalog.state()
+    if generation and generation == getattr(model, "catalog_generation_", None):
+        return catch_up(model, catalog)
+    model = copy.copy(model)
+    schools = validate("school", model_rows(model, "school"), source="the model's schools")
+    partners = validate("partner", model_rows(model, "partner"), source="the model's partners")
+    return start_catalog(model, db, schools, partners, user=user)
+
+
+def model_rows(model, kind: str) -> list[dict[str, str]]:
+    """A fitted model's schools or partners as the data contract's text cells (what it can tell of them)."""
+    from matcher.grades import format_grades
+
+    def num(x: float) -> str:
+        return "" if np.isnan(x) or np.isinf(x) else (str(int(x)) if float(x).is_integer() else repr(float(x)))
+
+    f = model.featurizer_
+    out = []
+    if kind == "school":
+        s = model.schools_
+        for i, sid in enumerate(model.school_ids_):
+            cats = ";".join(f.category_slugs[c] for c in np.flatnonzero(s.categories[i] >= 1.0)) \
+                if model.school_explicit_[i] else ""
+            prefs = ";".join(t for b, t in enumerate(f.partner_type_slugs) if (int(s.preferred_types[i]) >> b) & 1)
+            out.append({"school_id": str(sid), "name": str(model.school_names_[i]), "needs": str(model.school_texts_[i]),
+                        "need_categories": cats, "grades": format_grades(int(s.grades[i])) if s.grades[i] else "",
+                        "latitude": num(s.lat[i]), "longitude": num(s.lon[i]), "frl_pct": num(model.school_frl_[i]),
+                        "preferred_partner_types": prefs})
+        return out
+    p = model.partners_
+    for j, pid in enumerate(model.partner_ids_):
+        out.append({"partner_id": str(pid), "name": str(model.partner_names_[j]), "offerings": str(model.partner_texts_[j]),
+                    "partner_type": str(model.partner_type_names_[j] or ""),
+                    "grades": format_grades(int(p.grades[j])) if p.grades[j] else "",
+                    "latitude": num(p.lat[j]), "longitude": num(p.lon[j]), "service_radius_km": num(p.radius_km[j]),
+                    "remote": "true" if p.remote[j] else "false", "capacity": num(p.capacity[j])})
+    return out
 
 
 def catch_up(model, catalog: Catalog):
@@ -247,4 +298,4 @@ def _raw_rows(df: pd.DataFrame, kind: str) -> list[dict[str, str]]:
     return out
 
 
-__all__ = ["COLUMNS", "LiveModel", "apply_rows", "catch_up", "load_current", "start_catalog", "validate", "workspace_for"]
+__all__ = ["COLUMNS", "LiveModel", "adopt", "apply_rows", "catch_up", "model_rows", "load_current", "start_catalog", "validate", "workspace_for"]

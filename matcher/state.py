@@ -62,6 +62,8 @@ class Event:
     created_at : str
         UTC ISO 8601 timestamp with microseconds,
         e.g. ``"2026-03-01T09:30:00.000000+00:00"``.
+    user : str
+        Who recorded it (empty when not known).
     """
 
     id: int
@@ -70,6 +72,7 @@ class Event:
     status: str
     note: str
     created_at: str
+    user: str = ""
 
     @property
     def created(self) -> datetime:
@@ -192,7 +195,7 @@ class OutreachStore:
 
     # ------------------------------------------------------------------ writing
 
-    def record(self, school_id: str, partner_id: str, status: str, note: str = "") -> Event:
+    def record(self, school_id: str, partner_id: str, status: str, note: str = "", user: str = "") -> Event:
         """Append an event for a pair and return it as stored.
 
         Parameters
@@ -237,11 +240,11 @@ class OutreachStore:
             # backwards relative to id order among writers sharing a clock.
             created_at = iso(self.db.clock())
             cur = conn.execute(
-                "INSERT INTO events (school_id, partner_id, status, note, created_at) VALUES (?, ?, ?, ?, ?)",
-                (school_id, partner_id, status, note, created_at),
+                "INSERT INTO events (school_id, partner_id, status, note, created_at, user) VALUES (?, ?, ?, ?, ?, ?)",
+                (school_id, partner_id, status, note, created_at, str(user or "")),
             )
             event_id = int(cur.lastrowid)  # type: ignore[arg-type]
-        return Event(event_id, school_id, partner_id, status, note, created_at)
+        return Event(event_id, school_id, partner_id, status, note, created_at, str(user or ""))
 
     # ------------------------------------------------------------------ reading
 
@@ -426,7 +429,7 @@ class OutreachStore:
 
 # --------------------------------------------------------------------------- helpers
 
-_EVENT_COLUMNS = "id, school_id, partner_id, status, note, created_at"
+_EVENT_COLUMNS = "id, school_id, partner_id, status, note, created_at, user"
 
 
 def _latest(conn: sqlite3.Connection, school_id: str | None = None, partner_id: str | None = None) -> dict[Pair, Event]:

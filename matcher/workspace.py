@@ -137,6 +137,7 @@ def migrate_2(conn: sqlite3.Connection) -> None:
             role        TEXT NOT NULL,
             schools     TEXT,
             token_sha   TEXT NOT NULL UNIQUE,
+            session_sha TEXT NOT NULL UNIQUE,
             created_at  TEXT NOT NULL
         )
         """

@@ -48,7 +48,7 @@ def test_record_returns_the_stored_event(store):
     assert event == Event(1, "S1", "P1", "contacted", "called the director", "2026-03-01T09:30:00.000000+00:00")
     assert event.to_dict() == {
         "id": 1, "school_id": "S1", "partner_id": "P1", "status": "contacted",
-        "note": "called the director", "created_at": "2026-03-01T09:30:00.000000+00:00",
+        "note": "called the director", "created_at": "2026-03-01T09:30:00.000000+00:00", "user": "",
     }
     assert store.history("S1", "P1") == [event]
 

@@ -161,7 +161,8 @@ def test_explain_equals_the_cli(client, model_file, db):
 
 def test_status_record_and_history(client, db):
     first = record(client, "S1", "P1", "shortlisted")
-    assert set(first) == {"id", "school_id", "partner_id", "status", "note", "created_at"}
+    assert set(first) == {"id", "school_id", "partner_id", "status", "note", "created_at", "user"}
+    assert first["user"] == "local"  # the single loopback user
     second = record(client, "S1", "P1", "contacted", "  called the director ")
     assert second["note"] == "called the director" and second["id"] > first["id"]
     history = client.get("/api/schools/S1/partners/P1/status").json()

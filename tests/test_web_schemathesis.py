@@ -45,9 +45,12 @@ def _run(app, headers: dict[str, str]) -> tuple[int, list[str]]:
                     if check.status == Status.FAILURE:
                         case = event.recorder.cases[case_id].value
                         problems.append(f"{event.label}: {check.name}: {check.failure_info.failure if check.failure_info else ''}"
+                                        f" [{getattr(event.recorder.cases[case_id].value, 'path_parameters', None)}]"
                                         f" (query {case.query!r}, body {case.body!r})")
         elif isinstance(event, (events.NonFatalError, events.FatalError)):
-            problems.append(f"error: {getattr(event, 'info', event)!r}")
+            info = getattr(event, "info", event)
+            problems.append(f"error: {getattr(event, 'label', '')} {getattr(info, 'message', '')} {getattr(info, 'title', '')} "
+                            f"{getattr(info, 'traceback', '') or info!r}"[:3000])
     return scenarios, problems
 
 

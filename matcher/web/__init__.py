@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from matcher import config
-from matcher.errors import MatcherError
 from matcher.blas import pin_one_blas_thread
+from matcher.errors import MatcherError
 from matcher.web.tokens import TOKEN_ENV, check_token, is_loopback
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,11 +56,11 @@ def _check_extra() -> None:
         raise MatcherError(EXTRA_MESSAGE) from None
 
 
-def _check_host(host: str, token: str | None) -> None:
-    if not is_loopback(host) and not token:
+def _check_host(host: str, token: str | None, has_accounts: bool = False) -> None:
+    if not is_loopback(host) and not token and not has_accounts:
         raise MatcherError(
             f"refusing to listen on {host}: any address but loopback (127.0.0.1) needs a token, "
-            f"so give a `token` or set {TOKEN_ENV} (clients then send 'Authorization: Bearer TOKEN'; "
+            f"so give a `token` or set {TOKEN_ENV}, or add accounts with `matcher users add` (clients then send 'Authorization: Bearer TOKEN'; "
             "a browser opens /?token=TOKEN once)"
         )
 
@@ -94,8 +94,9 @@ def create_app(
     model_path : str or Path, optional
         The model's file, for ``/api/health`` (its metadata, as ``matcher info``).
     db_path : str or Path, optional
-        Outreach database; default :data:`matcher.config.DEFAULT_OUTREACH_DB`,
-        created if missing.
+        Workspace database (outreach, the live catalogue, accounts); default
+        ``outreach.db`` beside the model file (:data:`matcher.config.DEFAULT_OUTREACH_DB`
+        without one), created if missing.
     token : str, optional
         When given, every request needs ``Authorization: Bearer <token>``
         (or the cookie set by opening ``/?token=<token>``); at least
@@ -139,7 +140,12 @@ def serve(
     if token is None and os.environ.get(TOKEN_ENV):
         token = os.environ[TOKEN_ENV]
     check_token(token, TOKEN_ENV if token is not None and token == os.environ.get(TOKEN_ENV) else "--token")
-    _check_host(host, token)
+    model_path = Path(model_path) if model_path is not None else config.DEFAULT_MODEL
+    db_path = Path(db_path) if db_path is not None else config.workspace_path(model_path)
+    if not is_loopback(host) and not token:
+        from matcher.accounts import Accounts
+
+        _check_host(host, token, db_path.exists() and Accounts(db_path).any())
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise MatcherError(f"port must be a whole number from 0 to 65535, got {port!r}")
     if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= 64:
@@ -147,11 +153,13 @@ def serve(
 
     import uvicorn
 
+    from matcher.live import adopt
     from matcher.persistence import load_model
+    from matcher.workspace import Workspace
 
-    model_path = Path(model_path) if model_path is not None else config.DEFAULT_MODEL
     model = load_model(model_path)
     pin_one_blas_thread()
+    model = adopt(model, Workspace(db_path))  # once here, so every worker starts from the same catalogue
     app = create_app(model, model_path, db_path, token=token, cooldown_days=cooldown_days)
     sock = _listen(host, port)
     bound = sock.getsockname()
@@ -166,11 +174,13 @@ def serve(
         else:
             from uvicorn.supervisors import Multiprocess
 
+            catalog = f"{model.catalog_generation_} {model.catalog_revision_}"
             del app, model  # each worker loads its own copy
             # Worker processes build the app with app.app_from_env, from these variables.
             os.environ.update({
                 "_MATCHER_WEB_MODEL": str(model_path.resolve()),
-                "_MATCHER_WEB_DB": str(Path(db_path if db_path is not None else config.DEFAULT_OUTREACH_DB).resolve()),
+                "_MATCHER_WEB_DB": str(db_path.resolve()),
+                "_MATCHER_WEB_CATALOG": catalog,
                 "_MATCHER_WEB_COOLDOWN": str(cooldown_days),
                 "_MATCHER_WEB_TOKEN": token or "",
             })

@@ -13,36 +13,45 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import FastAPI, Path as PathParam, Query, Request
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from matcher import config
-from matcher.errors import MatcherError, UnknownIdError, in_words
+from matcher.accounts import LOCAL_USER
+from matcher.errors import DataError, MatcherError, UnknownIdError, in_words
 from matcher.formats import recommendations_csv
 from matcher.state import StateError
-from matcher.weights import WEIGHT_OPTION
 from matcher.web.guard import GuardMiddleware, redact_access_log
 from matcher.web.schemas import (
     BODY_ERRORS,
+    CHANGE_ERRORS,
     ERRORS,
+    VISIBLE,
+    ChangeOut,
     EventOut,
     ExplanationOut,
     HealthOut,
     NeedIn,
+    PartnerIn,
     PartnerMatchOut,
     PartnerMatchStatusOut,
+    SchoolIn,
     SchoolMatchOut,
     SchoolOut,
     StatusIn,
+    UserOut,
 )
-from matcher.web.service import MAX_LIMIT, MAX_TOP, Service
+from matcher.web.service import MAX_LIMIT, MAX_TOP, Conflict, Forbidden, Service
+from matcher.weights import WEIGHT_OPTION
 
 log = logging.getLogger("matcher.web")
 
@@ -89,7 +98,7 @@ def build_app(model, model_path, db_path, token: str | None = None,
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     _install_error_handlers(app)
-    app.add_middleware(GuardMiddleware, token=token)
+    app.add_middleware(GuardMiddleware, token=token, accounts=svc.accounts)
     _document_security(app, token is not None)
 
     # ------------------------------------------------------------------ API
@@ -171,15 +180,34 @@ def build_app(model, model_path, db_path, token: str | None = None,
 
     @app.post("/api/schools/{school_id:path}/partners/{partner_id:path}/status", status_code=201,
               response_model=EventOut, responses=BODY_ERRORS, tags=["outreach"])
-    def record_status(body: StatusIn, school_id: str = school_p, partner_id: str = partner_p):
-        """Record an outreach event for the pair (append-only); returns the stored event."""
-        return JSONResponse(svc.record(school_id, partner_id, body.status, body.note), status_code=201)
+    def record_status(request: Request, body: StatusIn, school_id: str = school_p, partner_id: str = partner_p):
+        """Record an outreach event for the pair (append-only); returns the stored event (with its user)."""
+        return JSONResponse(svc.record(school_id, partner_id, body.status, body.note, _user(request)), status_code=201)
 
     @app.get("/api/schools/{school_id:path}/partners/{partner_id:path}/status", response_model=list[EventOut],
              responses=ERRORS, tags=["outreach"])
     def status_history(school_id: str = school_p, partner_id: str = partner_p):
         """The pair's outreach events, oldest first."""
         return JSONResponse(svc.history(school_id, partner_id))
+
+    # ------------------------------------------------------------------ live changes
+
+    for kind, body_model in (("school", SchoolIn), ("partner", PartnerIn)):
+        _change_routes(app, svc, kind, body_model)
+
+    @app.get("/api/changes", response_model=list[ChangeOut], responses=ERRORS, tags=["changes"])
+    def changes(
+        kind: Literal["school", "partner"] | None = Query(None, description="Only schools or only partners."),
+        id: str | None = Query(None, max_length=200, description="Only this school or partner."),
+        limit: int = Query(100, ge=1, le=1000, description="At most this many changes."),
+    ):
+        """The history of changes to schools and partners, newest first (who, when, the row before and after)."""
+        return JSONResponse(svc.changes(kind, id, limit))
+
+    @app.get("/api/me", response_model=UserOut, tags=["meta"])
+    def me(request: Request):
+        """Who the server takes you for, and what you may change."""
+        return JSONResponse(_user(request).to_dict())
 
     # ------------------------------------------------------------------ docs (offline)
 
@@ -201,18 +229,75 @@ def app_from_env() -> FastAPI:
     """The app of one worker process of ``serve(..., workers=N)``, configured by the parent's variables."""
     import os
 
-    from matcher.persistence import load_model
     from matcher.blas import pin_one_blas_thread
+    from matcher.persistence import load_model
 
     model_path = os.environ["_MATCHER_WEB_MODEL"]
     model = load_model(model_path)
+    generation, revision = os.environ["_MATCHER_WEB_CATALOG"].split(" ")
+    model.catalog_generation_, model.catalog_revision_ = generation, int(revision)  # as the parent adopted it
     pin_one_blas_thread()
     return build_app(model, model_path, os.environ["_MATCHER_WEB_DB"], token=os.environ.get("_MATCHER_WEB_TOKEN") or None,
                      cooldown_days=int(os.environ["_MATCHER_WEB_COOLDOWN"]))
 
 
+def _user(request: Request):
+    """The user the guard identified (the local user when none was needed)."""
+    return request.scope.get("state", {}).get("user", LOCAL_USER)
+
+
+class _EntityId(Convertor):
+    """A school or partner id in a path, ``/`` included, but not a path that ends in a sub-resource
+    (``.../recommendations``, ``.../partners/P1/status``): those routes answer such paths."""
+
+    regex = r"(?!.*/(?:recommendations(?:\.csv)?|partners/.+/(?:status|explain))$).+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("entity", _EntityId())
+
+
+def _change_routes(app: FastAPI, svc: Service, kind: str, body_model) -> None:
+    """POST (create), PUT (replace), DELETE (deactivate) and GET of one school or partner."""
+    plural = f"{kind}s"
+    id_p = PathParam(description=f"{kind.title()} id.", max_length=200, pattern=VISIBLE)
+    what = ("validated with the data contract (422 names every bad field), encoded and in the next "
+            "recommendation at once, kept in the change history with your name")
+
+    def get_row(request: Request, entity_id: str = id_p):
+        return JSONResponse(svc.row(kind, entity_id))
+
+    def create(request: Request, body, entity_id: str = id_p):
+        return JSONResponse(svc.change(kind, entity_id, body.model_dump(), _user(request), create=True),
+                            status_code=201)
+
+    def replace(request: Request, body, entity_id: str = id_p):
+        return JSONResponse(svc.change(kind, entity_id, body.model_dump(), _user(request), create=False))
+
+    def remove(request: Request, entity_id: str = id_p):
+        return JSONResponse(svc.remove(kind, entity_id, _user(request)))
+
+    for fn in (get_row, create, replace, remove):  # real annotations: FastAPI reads them (no postponed strings)
+        fn.__annotations__ = {"request": Request, "entity_id": str, **({"body": body_model} if fn in (create, replace) else {})}
+    path = f"/api/{plural}/{{entity_id:entity}}"
+    app.get(path, responses=ERRORS, tags=[plural], name=f"get_{kind}", summary=f"A {kind}'s row",
+            description=f"The {kind}'s row as the workspace holds it (the {plural}.csv columns).")(get_row)
+    app.post(path, status_code=201, response_model=ChangeOut, responses=CHANGE_ERRORS, tags=[plural],
+             name=f"create_{kind}", summary=f"Create a {kind}", description=f"Create a {kind}: {what}.")(create)
+    app.put(path, response_model=ChangeOut, responses=CHANGE_ERRORS, tags=[plural], name=f"replace_{kind}",
+            summary=f"Replace a {kind}'s row", description=f"Replace the {kind}'s whole row: {what}.")(replace)
+    app.delete(path, response_model=ChangeOut, responses=CHANGE_ERRORS, tags=[plural], name=f"remove_{kind}",
+               summary=f"Remove a {kind}",
+               description=f"Take the {kind} out of every suggestion; its row and history are kept.")(remove)
+
+
 def _csv_response(rows: list[dict[str, Any]], filename: str) -> Response:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in filename)
+    safe = "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "_" for c in filename)  # a header is latin-1
     return Response(recommendations_csv(rows), media_type="text/csv; charset=utf-8",
                     headers={"content-disposition": f'attachment; filename="{safe}"'})
 
@@ -235,6 +320,23 @@ def _install_error_handlers(app: FastAPI) -> None:
         # Inputs are validated before the store is touched, so this is the database itself.
         log.error("workspace database error: %s", exc)
         return _error(503, f"workspace database unavailable: {exc}")
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden):
+        return _error(403, str(exc))
+
+    @app.exception_handler(Conflict)
+    async def conflict(request: Request, exc: Conflict):
+        return _error(409, str(exc))
+
+    @app.exception_handler(DataError)
+    async def bad_row(request: Request, exc: DataError):
+        errors = []
+        for problem in exc.problems:  # "body: row 2, column offerings: ..." for the one row of a body
+            m = re.search(r"column ([A-Za-z_]+): (.*)$", problem)
+            errors.append({"field": m.group(1), "msg": m.group(2)} if m else {"field": None, "msg": problem})
+        return _error(422, "; ".join(f"{e['field']}: {e['msg']}" if e["field"] else e["msg"] for e in errors),
+                      errors=errors)
 
     @app.exception_handler(MatcherError)
     async def matcher_error(request: Request, exc: MatcherError):

@@ -1,7 +1,6 @@
 """Every request's gate: the token, the loopback Host rule, the body limit, security headers, log redaction."""
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 from http.cookies import SimpleCookie
@@ -10,6 +9,8 @@ from urllib.parse import parse_qsl, quote, unquote_plus, urlencode
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from matcher import config
+from matcher.accounts import LOCAL_USER, TOKEN_USER, session_value
+from matcher.workspace import StateError
 
 #: Name of the session cookie set by ``/?token=...``.
 COOKIE = "matcher_session"
@@ -24,11 +25,6 @@ _CSP_DOCS = (
     "connect-src 'self'; font-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 
-
-
-def session_value(token: str) -> str:
-    """The cookie value for a token: a keyed hash, so the cookie never holds the token itself."""
-    return hmac.new(token.encode("utf-8"), b"matcher-web-session-v1", hashlib.sha256).hexdigest()
 
 
 def loopback_host(host: str | bytes | None) -> bool:
@@ -74,19 +70,26 @@ def _same_origin_path(path: str) -> str:
 
 
 class GuardMiddleware:
-    """Host rule, token check, request-body limit and security headers on every response (plain ASGI, cheap).
+    """Who is asking, the Host rule, the request-body limit and security headers (plain ASGI, cheap).
 
-    In order: without a token, a ``Host`` other than a loopback name is
-    refused (421); with one, a request without it is refused (401); then a
-    body above ``max_body`` bytes is refused (413) -- by its
-    ``Content-Length`` before reading anything, or as soon as the bytes read
-    pass the limit -- so no request makes the server hold more than that.
+    Who is asking: with accounts (:mod:`matcher.accounts`), the account whose
+    token (``Authorization: Bearer``, or the session cookie a browser got
+    from ``/?token=``) the request carries; with a shared ``token``, whoever
+    presents it; with neither, the single local user -- and then a ``Host``
+    other than a loopback name is refused (421), so a web page elsewhere
+    cannot reach the server by pointing its own name at 127.0.0.1. A request
+    without valid credentials where they are needed is refused (401). The
+    user is put in ``scope["state"]["user"]``. Then a body above ``max_body``
+    bytes is refused (413) -- by its ``Content-Length`` before reading
+    anything, or as soon as the bytes read pass the limit -- so no request
+    makes the server hold more than that.
     """
 
-    def __init__(self, app, token: str | None, max_body: int = config.MAX_REQUEST_BYTES):
+    def __init__(self, app, token: str | None, max_body: int = config.MAX_REQUEST_BYTES, accounts=None):
         self.app = app
         self.token = token.encode("utf-8") if token else None
         self.session = session_value(token) if token else None
+        self.accounts = accounts
         self.max_body = max_body
 
     async def __call__(self, scope, receive, send):
@@ -109,7 +112,12 @@ class GuardMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        if self.token is None:
+        try:
+            with_accounts = self.accounts is not None and self.accounts.any()
+        except StateError as exc:  # the workspace cannot be read: nobody can be identified
+            response = JSONResponse({"detail": f"workspace database unavailable: {exc}"}, status_code=503)
+            return await response(scope, receive, send_with_headers)
+        if self.token is None and not with_accounts:
             host = next((v for k, v in scope.get("headers", []) if k == b"host"), None)
             if not loopback_host(host):
                 shown = (host or b"").decode("latin-1")[:100]
@@ -117,9 +125,13 @@ class GuardMiddleware:
                     {"detail": f"this server answers only to localhost, 127.0.0.1 or [::1] (Host {shown!r} refused); "
                                "to serve other names, start it with a token"}, status_code=421)
                 return await response(scope, receive, send_with_headers)
-        elif not self._authorised(scope):
-            response = self._login_or_refuse(scope)
-            return await response(scope, receive, send_with_headers)
+            user = LOCAL_USER
+        else:
+            user = self._user(scope, with_accounts)
+            if user is None:
+                response = self._login_or_refuse(scope, with_accounts)
+                return await response(scope, receive, send_with_headers)
+        scope.setdefault("state", {})["user"] = user
         body = await self._bounded_body(scope, receive)
         if body is None:  # the client went away
             return None
@@ -148,7 +160,8 @@ class GuardMiddleware:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    def _authorised(self, scope) -> bool:
+    def _user(self, scope, with_accounts: bool):
+        """The user the request's credentials name, or None."""
         auth = cookie = b""
         for name, value in scope.get("headers", []):
             if name == b"authorization":
@@ -156,27 +169,35 @@ class GuardMiddleware:
             elif name == b"cookie":
                 cookie = value
         scheme, _, given = auth.partition(b" ")
-        if scheme.lower() == b"bearer" and hmac.compare_digest(given.strip(), self.token):
-            return True
+        if scheme.lower() == b"bearer" and given.strip():
+            return self._for_token(given.strip().decode("latin-1"), with_accounts)
         if cookie:
             jar = SimpleCookie()
             try:
                 jar.load(cookie.decode("latin-1"))
             except Exception:  # noqa: BLE001 - a malformed cookie header is simply not a session
-                return False
+                return None
             morsel = jar.get(COOKIE)
-            if morsel is not None and hmac.compare_digest(morsel.value.encode(), self.session.encode()):
-                return True
-        return False
+            if morsel is not None:
+                if self.session is not None and hmac.compare_digest(morsel.value.encode(), self.session.encode()):
+                    return TOKEN_USER
+                if with_accounts:
+                    return self.accounts.for_session(morsel.value)
+        return None
 
-    def _login_or_refuse(self, scope) -> Response:
+    def _for_token(self, token: str, with_accounts: bool):
+        if self.token is not None and hmac.compare_digest(token.encode("utf-8"), self.token):
+            return TOKEN_USER
+        return self.accounts.for_token(token) if with_accounts else None
+
+    def _login_or_refuse(self, scope, with_accounts: bool) -> Response:
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         given = [v for k, v in query if k == "token"]
-        if scope.get("method") == "GET" and given and hmac.compare_digest(given[-1].encode("utf-8"), self.token):
+        if scope.get("method") == "GET" and given and self._for_token(given[-1], with_accounts) is not None:
             rest = urlencode([(k, v) for k, v in query if k != "token"])
             location = _same_origin_path(scope.get("path", "/")) + (f"?{rest}" if rest else "")
             response = Response(status_code=303, headers={"location": location})
-            response.set_cookie(COOKIE, self.session, httponly=True, samesite="strict", path="/",
+            response.set_cookie(COOKIE, session_value(given[-1]), httponly=True, samesite="strict", path="/",
                                 secure=scope.get("scheme") == "https")
             return response
         accept = dict(scope.get("headers", [])).get(b"accept", b"")

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from matcher import config
+from matcher.ids import INVISIBLE
 from matcher.state import STATUSES
 from matcher.web.service import MAX_TOP
-
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 
@@ -82,6 +82,7 @@ class EventOut(BaseModel):
     status: str
     note: str
     created_at: str = Field(description="UTC ISO 8601 time.")
+    user: str = Field("", description="Who recorded it.")
 
 
 class HealthOut(BaseModel):
@@ -111,6 +112,8 @@ def _grades_pattern() -> str:
 #: ``\S`` differs from Python's idea of a space, e.g. for U+001C), so the schema and the check agree.
 _SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 _NOT_BLANK = f"[^{_SPACES}]"
+#: An id with something visible in it (ids lose invisible characters: see :mod:`matcher.ids`).
+VISIBLE = f"[^{_SPACES}{INVISIBLE}]"
 
 _BLOCK_WEIGHT = {"ge": 0, "le": 1e100, "allow_inf_nan": False}
 
@@ -174,8 +177,99 @@ class StatusIn(BaseModel):
     note: str = Field("", max_length=4000, description="Free-text note kept with the event.")
 
 
+def _slugs_pattern(slugs) -> str:
+    """Slugs separated by ``;`` or ``,``, as the data contract reads a list column (empty allowed)."""
+    item = "(?:" + "|".join(slugs) + ")"
+    return f"^(?:{item}(?:[;,]{item})*)?$"
+
+
+def _taxonomy_lists() -> tuple[str, str, list[str]]:
+    from matcher.taxonomy import load_taxonomy
+
+    tax = load_taxonomy()
+    return _slugs_pattern(tax.category_slugs), _slugs_pattern(tax.partner_type_slugs), list(tax.partner_type_slugs)
+
+
+_CATEGORIES, _TYPES, _TYPE_SLUGS = _taxonomy_lists()
+#: Longest name, needs or offerings text a body may carry: a body of them stays far below the 1 MiB
+#: request limit even with every character escaped (the CSV files allow longer cells).
+MAX_TEXT_CHARS = 20_000
+_TEXT = {"max_length": MAX_TEXT_CHARS, "pattern": _NOT_BLANK}
+#: Coordinates: give both or neither (absent = unknown), as the data contract asks.
+_PLACE = {"dependentRequired": {"latitude": ["longitude"], "longitude": ["latitude"]}}
+
+
+class SchoolIn(BaseModel):
+    """A school's row: the schools.csv columns (``school_id`` comes from the path); absent = blank."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={**_PLACE, "examples": [
+        {"name": "Oak Elementary", "needs": "Our students are hungry on Mondays.", "grades": "K-5",
+         "latitude": 41.88, "longitude": -87.63}]})
+    name: str = Field(..., **_TEXT)
+    needs: str = Field(..., **_TEXT)
+    need_categories: Annotated[str, Field(pattern=_CATEGORIES, description="Category slugs, ;-separated.")] = None
+    grades: Annotated[str, Field(pattern=_grades_pattern())] = None
+    latitude: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)] = None
+    longitude: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)] = None
+    enrollment: Annotated[int, Field(ge=0, le=10**9), BeforeValidator(_integral)] = None
+    frl_pct: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = None
+    preferred_partner_types: Annotated[str, Field(pattern=_TYPES, description="Type slugs, ;-separated.")] = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self):
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give both latitude and longitude, or neither")
+        return self
+
+
+class PartnerIn(BaseModel):
+    """A partner's row: the partners.csv columns (``partner_id`` comes from the path); absent = blank."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={**_PLACE, "examples": [
+        {"name": "Harvest Food Pantry", "offerings": "Weekend food bags for families.", "partner_type": "nonprofit",
+         "grades": "K-12", "latitude": 41.9, "longitude": -87.7, "service_radius_km": 30, "remote": False,
+         "capacity": 10}]})
+    name: str = Field(..., **_TEXT)
+    offerings: str = Field(..., **_TEXT)
+    partner_type: Literal[tuple(_TYPE_SLUGS)] = None  # type: ignore[valid-type]
+    offering_categories: Annotated[str, Field(pattern=_CATEGORIES, description="Category slugs, ;-separated.")] = None
+    grades: Annotated[str, Field(pattern=_grades_pattern())] = None
+    latitude: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)] = None
+    longitude: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)] = None
+    service_radius_km: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] = None
+    remote: bool = None  # type: ignore[assignment]
+    capacity: Annotated[int, Field(ge=0, le=10**9), BeforeValidator(_integral)] = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self):
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give both latitude and longitude, or neither")
+        return self
+
+
+class ChangeOut(BaseModel):
+    id: int
+    revision: int
+    kind: str
+    action: str
+    user: str
+    at: str
+    before: dict[str, str] | None
+    after: dict[str, str] | None
+    model_config = ConfigDict(extra="allow")
+
+
+class UserOut(BaseModel):
+    name: str
+    role: str
+    schools: list[str] | None
+
+
 ERRORS = {404: {"model": ErrorOut, "description": "Unknown school or partner id"},
            422: {"model": ErrorOut, "description": "Invalid parameter or body (including a body that is not UTF-8 JSON)"},
            503: {"model": ErrorOut, "description": "The workspace database cannot be used (for example, the disk is full)"}}
+
 BODY_ERRORS = {**ERRORS, 413: {"model": ErrorOut, "description": "Request body larger than 1 MiB"}}
+CHANGE_ERRORS = {**BODY_ERRORS, 403: {"model": ErrorOut, "description": "Your account may not change this"},
+                 409: {"model": ErrorOut, "description": "It exists already (use PUT to replace it)"}}
 

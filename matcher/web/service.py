@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from matcher import config
+from matcher.accounts import LOCAL_USER, Accounts, User
 from matcher.errors import MatcherError
 from matcher.ids import normalise_id
+from matcher.live import LiveModel, adopt
 from matcher.state import OutreachStore
+from matcher.workspace import Workspace
 
 #: Largest ``top`` a request may ask for (bounds the work one request can cause).
 MAX_TOP = 1000
@@ -17,31 +20,45 @@ MAX_LIMIT = 200
 
 
 class Service:
-    """The model, the outreach store and the queries the API and page share."""
+    """The live model, the workspace database and the queries the API and page share.
+
+    Each request works on one model object (:meth:`current`): a change made
+    meanwhile swaps in a new one, never half of one.
+    """
 
     def __init__(self, model, model_path, db_path, cooldown_days: int, clock):
         if isinstance(cooldown_days, bool) or not isinstance(cooldown_days, int) or cooldown_days < 0:
             raise MatcherError(f"cooldown_days must be a whole number of days >= 0, not {cooldown_days!r}")
         if not hasattr(model, "partners_"):
             raise MatcherError("the web app needs a fitted model")
-        self.model = model
         self.model_path = None if model_path is None else Path(model_path)
         self.cooldown_days = cooldown_days
+        if db_path is None:
+            db_path = config.workspace_path(model_path) if model_path is not None else config.DEFAULT_OUTREACH_DB
         # Opened (and created) now, so an unusable database fails before serving.
-        # Held open so that reads keep working on a full disk (see OutreachStore's hold_open).
-        self.store = OutreachStore(config.DEFAULT_OUTREACH_DB if db_path is None else db_path, clock=clock,
-                                   hold_open=True)
+        # Held open so that reads keep working on a full disk (see Workspace's hold_open).
+        self.db = Workspace(db_path, clock, hold_open=True)
+        self.store = OutreachStore(self.db)
+        self.accounts = Accounts(self.db)
+        self.live = LiveModel(adopt(model, self.db), self.db)
         if self.model_path is not None:
             from matcher.persistence import read_metadata
 
             self.meta = read_metadata(self.model_path)
         else:
             self.meta = {"n_schools": len(model.school_ids_), "n_partners": len(model.partner_ids_)}
-        from matcher.grades import format_grades
+        self._search: tuple[Any, list[str], list[str], list[str]] | None = None
 
-        self.school_grades = [format_grades(int(g)) for g in model.schools_.grades]
-        self._search_keys = [f"{i}\n{n}".lower() for i, n in zip(model.school_ids_, model.school_names_)]
-        self._ids_lower = [str(i).lower() for i in model.school_ids_]
+    def current(self):
+        """The model now (caught up with every change in the workspace)."""
+        return self.live.model()
+
+    @property
+    def model(self):
+        return self.current()
+
+    def close(self) -> None:
+        self.db.close()
 
     # ------------------------------------------------------------------ state
 
@@ -59,80 +76,141 @@ class Service:
 
     def shares(self, weights: dict[str, float] | None = None) -> dict[str, float]:
         """Each block's share of the score (weights normalised to sum 1)."""
-        return dict(self.model.scorer(weights).weights)
+        return dict(self.current().scorer(weights).weights)
 
     # ------------------------------------------------------------------ queries
+
+    def _search_index(self, m):
+        if self._search is None or self._search[0] is not m:
+            from matcher.grades import format_grades
+
+            self._search = (m, [format_grades(int(g)) for g in m.schools_.grades],
+                            [f"{i}\n{n}".lower() for i, n in zip(m.school_ids_, m.school_names_)],
+                            [str(i).lower() for i in m.school_ids_])
+        return self._search[1:]
 
     def search_schools(self, q: str, limit: int) -> list[dict[str, str]]:
         """Schools whose id or name contains ``q``: exact id first, then ids starting with q, then the rest."""
         q = (q or "").strip().lower()
-        m = self.model
+        m = self.current()
+        grades, keys, ids_lower = self._search_index(m)
         if not q:
             hits = range(min(limit, len(m.school_ids_)))
         else:
             exact, prefix, rest = [], [], []
-            for i, key in enumerate(self._search_keys):
+            for i, key in enumerate(keys):
                 if q in key:
-                    idl = self._ids_lower[i]
+                    idl = ids_lower[i]
                     (exact if idl == q else prefix if idl.startswith(q) else rest).append(i)
                     if len(exact) + len(prefix) >= limit:
                         break
             hits = (exact + prefix + rest)[:limit]
-        return [{"school_id": str(m.school_ids_[i]), "name": str(m.school_names_[i]), "grades": self.school_grades[i]}
+        return [{"school_id": str(m.school_ids_[i]), "name": str(m.school_names_[i]), "grades": grades[i]}
                 for i in hits]
 
     def school_name(self, school_id: str) -> str:
-        return str(self.model.school_names_[self.model.school_row(normalise_id(school_id))])
+        m = self.current()
+        return str(m.school_names_[m.school_row(normalise_id(school_id))])
 
     def partner_name(self, partner_id: str) -> str:
-        return str(self.model.partner_names_[self.model.partner_row(normalise_id(partner_id))])
+        m = self.current()
+        return str(m.partner_names_[m.partner_row(normalise_id(partner_id))])
 
     def for_school(self, school_id: str, top: int, include_full=False, include_current=False, weights=None):
+        m = self.current()
         school_id = normalise_id(school_id)
-        self.model.school_row(school_id)  # unknown id -> 404 before touching the database
+        m.school_row(school_id)  # unknown id -> 404 before touching the database
         state = self.state(include_current, school_id=school_id)
-        matches = self.model.recommend(school_id, n=top, weights=weights, include_full=include_full, state=state)
-        rows = [m.to_dict() for m in matches]
+        matches = m.recommend(school_id, n=top, weights=weights, include_full=include_full, state=state)
+        rows = [x.to_dict() for x in matches]
         for r in rows:
             r["status"] = state.status.get((school_id, r["partner_id"]))
         return rows
 
     def for_need(self, need: str, top: int, grades=None, lat=None, lon=None, include_full=False, weights=None):
         state = self.state(False)
-        matches = self.model.recommend_for_need(need, n=top, grades=grades, lat=lat, lon=lon, weights=weights,
-                                                include_full=include_full, state=state)
-        return [m.to_dict() for m in matches]
+        matches = self.current().recommend_for_need(need, n=top, grades=grades, lat=lat, lon=lon, weights=weights,
+                                                    include_full=include_full, state=state)
+        return [x.to_dict() for x in matches]
 
     def for_partner(self, partner_id: str, top: int, include_full=False, include_current=False, weights=None):
+        m = self.current()
         partner_id = normalise_id(partner_id)
-        self.model.partner_row(partner_id)
+        m.partner_row(partner_id)
         state = self.state(include_current)
-        matches = self.model.recommend_schools(partner_id, n=top, weights=weights, include_full=include_full, state=state)
-        rows = [m.to_dict() for m in matches]
+        matches = m.recommend_schools(partner_id, n=top, weights=weights, include_full=include_full, state=state)
+        rows = [x.to_dict() for x in matches]
         for r in rows:
             r["status"] = state.status.get((r["school_id"], partner_id))
         return rows
 
     def explain(self, school_id: str, partner_id: str, include_current=False, weights=None) -> dict[str, Any]:
-        school_id, partner_id = self._check_pair(school_id, partner_id)
+        m = self.current()
+        school_id, partner_id = self._check_pair(m, school_id, partner_id)
         state = self.state(include_current, school_id=school_id)
-        return self.model.explain(school_id, partner_id, weights=weights, state=state).to_dict()
+        return m.explain(school_id, partner_id, weights=weights, state=state).to_dict()
 
     def history(self, school_id: str, partner_id: str) -> list[dict[str, Any]]:
-        school_id, partner_id = self._check_pair(school_id, partner_id)
+        school_id, partner_id = self._check_pair(self.current(), school_id, partner_id)
         return [e.to_dict() for e in self.store.history(school_id, partner_id)]
 
-    def record(self, school_id: str, partner_id: str, status: str, note: str) -> dict[str, Any]:
-        school_id, partner_id = self._check_pair(school_id, partner_id)  # never record events for unknown ids
-        return self.store.record(school_id, partner_id, status, note).to_dict()
+    def record(self, school_id: str, partner_id: str, status: str, note: str, user: User = LOCAL_USER) -> dict[str, Any]:
+        school_id, partner_id = self._check_pair(self.current(), school_id, partner_id)  # never for unknown ids
+        if not user.can_change_school(school_id):
+            raise Forbidden(f"{user.name} ({user.role}) may not record outreach for school {school_id!r}")
+        return self.store.record(school_id, partner_id, status, note, user=user.name).to_dict()
 
-    def _check_pair(self, school_id: str, partner_id: str) -> tuple[str, str]:
+    # ------------------------------------------------------------------ live changes
+
+    def row(self, kind: str, entity_id: str) -> dict[str, Any]:
+        """A school's or partner's row as the catalogue holds it (404 for an unknown or removed one)."""
+        m = self.current()
+        entity_id = normalise_id(entity_id)
+        (m.school_row if kind == "school" else m.partner_row)(entity_id)
+        found = self.live.catalog.get(kind, entity_id)
+        return {f"{kind}_id": entity_id, **(found.row if found is not None else {})}
+
+    def change(self, kind: str, entity_id: str, row: dict[str, Any], user: User, create: bool) -> dict[str, Any]:
+        """Create (``create``) or replace a school or partner; the history entry."""
+        entity_id = normalise_id(entity_id)
+        self._may_change(kind, entity_id, user)
+        m = self.current()
+        known = entity_id in m.index(kind)
+        if create and known:
+            raise Conflict(f"{kind} {entity_id!r} exists already; use PUT to replace it")
+        if not create and not known:
+            (m.school_row if kind == "school" else m.partner_row)(entity_id)  # 404 with suggestions
+        return self.live.put(kind, entity_id, row, user=user.name, create=None).to_dict()
+
+    def remove(self, kind: str, entity_id: str, user: User) -> dict[str, Any]:
+        """Deactivate a school or partner; the history entry."""
+        entity_id = normalise_id(entity_id)
+        self._may_change(kind, entity_id, user)
+        m = self.current()
+        (m.school_row if kind == "school" else m.partner_row)(entity_id)
+        return self.live.remove(kind, entity_id, user=user.name).to_dict()
+
+    def changes(self, kind: str | None = None, entity_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest changes to schools and partners, newest first."""
+        return [c.to_dict() for c in self.live.catalog.history(kind, entity_id, limit)]
+
+    def _may_change(self, kind: str, entity_id: str, user: User) -> None:
+        allowed = user.can_change_partners if kind == "partner" else user.can_change_school(entity_id)
+        if not allowed:
+            raise Forbidden(f"{user.name} ({user.role}) may not change {kind} {entity_id!r}")
+
+    @staticmethod
+    def _check_pair(m, school_id: str, partner_id: str) -> tuple[str, str]:
         """The pair's ids in their one spelling; UnknownIdError when the model does not know one."""
         school_id, partner_id = normalise_id(school_id), normalise_id(partner_id)
-        self.model.school_row(school_id)
-        self.model.partner_row(partner_id)
+        m.school_row(school_id)
+        m.partner_row(partner_id)
         return school_id, partner_id
 
 
+class Forbidden(MatcherError):
+    """The user's role or scope does not allow this change (403)."""
 
 
+class Conflict(MatcherError):
+    """The change conflicts with what exists (409)."""
