@@ -15,11 +15,28 @@ district coordinator would collect, and to hide a known signal:
   need in proportion to the share of its grades the category fits, and each
   need is worded with a phrase that fits one of those grades
   (:data:`PHRASE_GRADE_RULES`: no "phonics" for a high school).
-* Partners cluster around the same places, offer 1-4 categories that fit
-  their type (a clinic offers health, a library literacy ...) and describe
-  them in free text from the partner's side. Their grade band fits their main
-  offering (a college-access nonprofit serves high schools) and their other
-  offerings fit the band.
+* Partners cluster around the same places. Each is a kind of organisation
+  that fits its type (a nonprofit may be a food bank, a tutoring center or a
+  mentoring network; a government partner a fire department or a parks
+  department; a business a credit union or a software company), is named
+  like one ("Oakwood Food Pantry", "Chicago Fire Department, Station 12") and
+  offers what such an organisation gives: its main offering is one it is
+  known for, 0-3 more are plausible for it (a few are what anyone may add:
+  volunteers, a career day, a donation drive), and it prefers its own
+  phrases (a fire department says "fire safety" and "cpr"). Kinds are keyword
+  rules over category names (:data:`_PROFILES`), so any taxonomy works. The
+  grade band fits the main offering (a college-access nonprofit serves high
+  schools) and the other offerings fit the band.
+* Partners say only what they offer. The taxonomy's phrases mix a school's
+  problems ("failing grades", "hungry"), the people concerned ("beginning
+  teachers", "english learners") and services ("tutoring", "food pantry");
+  :func:`phrase_role` tells them apart by keywords (:data:`PROBLEM_WORDS`,
+  :data:`SERVICE_WORDS`, :data:`PEOPLE_WORDS`, :data:`OTHER_WORDS`). Partner
+  texts use offers only; school texts use all three, each in a sentence that
+  fits it ("our students struggle with" a problem, "looking for ... for our
+  students" an offer). Sentences also fit who an offering is for: teacher
+  development, research and grants are never offered "to students and
+  families", parent workshops never "for K-5 students".
 * About 10 % of partners are remote (:data:`REMOTE_SHARE`); they offer only
   what can be delivered remotely (:func:`remote_categories`: tutoring,
   mentoring, funding, teacher PD, digital access, college advising ...; never
@@ -310,7 +327,7 @@ PHRASE_GRADE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
               "pre-employment transition services", "pre-ets", "vocational rehabilitation",
               "independent living skills")),
     ("4-12", ("puberty*", "menstrual*", "period products", "period poverty", "pads and tampons")),
-    ("6-12", ("teen", "teens", "algebra", "algebra 1", "algebra i", "geometry", "statistics class",
+    ("6-12", ("careers", "teen", "teens", "algebra", "algebra 1", "algebra i", "geometry", "statistics class",
               "chemistry", "physics", "biotechnology", "genetics", "forensic*", "anatomy",
               "physiology", "neuroscience", "cybersecurity", "cyber security", "cyberpatriot",
               "ethical hacking", "capture the flag", "machine learning", "data science",
@@ -411,7 +428,7 @@ PROBLEM_WORDS: tuple[str, ...] = (
     "credit card", "credit cards", "credit report", "climate change", "pollution", "food waste",
     "e-waste", "litter", "invasive species", "single-use plastic", "incidents", "title i",
     "title ii", "title iii", "title iv", "esser", "federal funding", "state funding",
-    "public funding",
+    "public funding", "costs", "fees", "pay to play",
 )
 #: Services that answer a problem: with one of these a problem word is part of an offer.
 SERVICE_WORDS: tuple[str, ...] = (
@@ -422,45 +439,47 @@ SERVICE_WORDS: tuple[str, ...] = (
     "reduction", "cessation", "cleanup", "response", "first aid",
 )
 #: People and groups: a phrase that ends in one (before any "for", "with", "in" ...) names who
-#: is served or who a school lacks ("english learners", "beginning teachers", "school nurse"),
-#: not what a partner gives.
+#: is served ("english learners", "homeless students"), not what a partner gives.
 PEOPLE_WORDS: tuple[str, ...] = (
-    "student", "students", "learner", "learners", "reader", "readers", "non-readers", "kid",
-    "kids", "child", "children", "youth", "teen", "teens", "family", "families", "parent",
-    "parents", "caregiver", "caregivers", "teacher", "teachers", "educator", "educators", "staff",
-    "newcomer", "newcomers", "bilingual", "bilinguals", "multilingual", "immigrant", "immigrants",
-    "refugee", "refugees", "seekers", "speaker", "speakers", "athletes", "student-athletes",
-    "boys", "girls", "men", "women", "infant", "infants", "toddler", "toddlers", "preschoolers",
-    "kindergarteners", "*-olds", "adult", "adults", "candidates", "grandchildren", "littles",
-    "people", "participants", "members", "leaders", "ambassador", "ambassadors", "cadets",
-    "mentee", "grantee", "owner", "owners", "officials", "legislators", "mayor", "professionals",
-    "professional", "veterans", "retirees", "alumni", "dancer", "dancers", "actor", "actors",
-    "musician", "musicians", "artist", "artists", "scientist", "scientists", "engineer",
-    "engineers", "doctor", "doctors", "nurse", "nurses", "dentist", "dentists", "therapist",
-    "therapists", "counselor", "counselors", "clinician", "clinicians", "worker", "workers",
-    "psychologist", "psychiatrist", "physician", "pediatrician", "optometrist", "audiologist",
-    "dietitian", "nutritionist", "interventionist", "specialist", "specialists", "coordinator",
-    "liaison", "advocate", "advocates", "navigator", "navigators", "manager", "aide",
+    "student", "students", "learner", "learners", "reader", "readers", "non-readers", "kid", "kids",
+    "child", "children", "youth", "teen", "teens", "family", "families", "parent", "parents",
+    "caregiver", "caregivers", "newcomer", "newcomers", "bilingual", "bilinguals", "multilingual",
+    "immigrant", "immigrants", "refugee", "refugees", "seekers", "speaker", "speakers", "athletes",
+    "student-athletes", "boys", "girls", "men", "women", "infant", "infants", "toddler", "toddlers",
+    "preschoolers", "kindergarteners", "*-olds", "candidates", "grandchildren", "littles", "people",
+    "participants", "members", "leaders", "ambassador", "ambassadors", "cadets", "mentee",
+    "grantee", "veterans", "alumni", "scouts", "changemakers", "upstander", "makers",
+    "entrepreneurs", "ell", "ells", "mll", "mlls", "swd", "lep", "ltel", "sife", "2e", "first-gen",
+    "first-generation", "first generation", "first in family", "spanish", "arabic",
+    "haitian creole", "vietnamese", "mandarin", "cantonese", "somali", "dari", "pashto",
+    "ukrainian", "portuguese", "swahili", "tigrinya", "nepali", "burmese", "hmong", "karenni",
+)
+#: ... or the adults a school lacks ("school nurse", "beginning teachers", "reading specialist"):
+#: people too, but a school does not "serve many" of them.
+PROVIDER_WORDS: tuple[str, ...] = (
+    "teacher", "teachers", "educator", "educators", "staff", "adult", "adults", "owner", "owners",
+    "officials", "legislators", "mayor", "professionals", "professional", "retirees", "dancer",
+    "dancers", "actor", "actors", "musician", "musicians", "artist", "artists", "scientist",
+    "scientists", "engineer", "engineers", "doctor", "doctors", "nurse", "nurses", "dentist",
+    "dentists", "therapist", "therapists", "counselor", "counselors", "clinician", "clinicians",
+    "worker", "workers", "psychologist", "psychiatrist", "physician", "pediatrician", "optometrist",
+    "audiologist", "dietitian", "nutritionist", "interventionist", "specialist", "specialists",
+    "coordinator", "liaison", "advocate", "advocates", "navigator", "navigators", "manager", "aide",
     "assistant", "assistants", "paraprofessional", "director", "clerk", "coach", "coaches",
     "mentor", "mentors", "tutor", "tutors", "volunteer", "volunteers", "chaperone", "chaperones",
     "docent", "docents", "interpreter", "interpreters", "translator", "translators", "evaluator",
     "evaluators", "researcher", "researchers", "professor", "professors", "lawyer", "lawyers",
-    "attorney", "attorneys", "judge", "judges", "banker", "bankers", "investors", "donor",
-    "donors", "sponsor", "sponsors", "grantmaker", "writer", "author", "authors", "poet",
-    "photographer", "conductor", "choreographer", "songwriter", "programmer", "coder",
-    "developer", "mathematician", "inventor", "inventors", "naturalist", "ranger", "gardener",
-    "welder", "electrician", "machinist", "lineworker", "technician", "officer", "officers",
-    "guards", "lunch monitors", "mediators", "messengers", "interrupters", "helpers", "keeper",
-    "keepers", "provider", "providers", "partner", "partners", "friends", "buddy", "buddies",
-    "brother",
-    "sister", "sisters", "role model", "role models", "upstander", "changemakers", "intern",
-    "interns", "apprentice", "scouts", "practitioner", "pathologist", "instructor", "instructors",
-    "trainer", "adviser", "advisers", "advisor", "advisors", "driver", "drivers", "entrepreneur",
-    "entrepreneurs", "police", "law enforcement", "ell", "ells", "mll", "mlls", "swd", "sro",
-    "slp", "bcba", "lcsw", "lep", "ltel", "sife", "2e", "ot", "cna", "makers", "first-gen",
-    "first-generation", "first generation", "first in family", "spanish", "arabic",
-    "haitian creole", "vietnamese", "mandarin", "cantonese", "somali", "dari", "pashto",
-    "ukrainian", "portuguese", "swahili", "tigrinya", "nepali", "burmese", "hmong", "karenni",
+    "attorney", "attorneys", "judge", "judges", "banker", "bankers", "investors", "donor", "donors",
+    "sponsor", "sponsors", "grantmaker", "writer", "author", "authors", "poet", "photographer",
+    "conductor", "choreographer", "songwriter", "programmer", "coder", "developer", "mathematician",
+    "inventor", "inventors", "naturalist", "ranger", "gardener", "welder", "electrician",
+    "machinist", "lineworker", "technician", "officer", "officers", "guards", "lunch monitors",
+    "mediators", "messengers", "interrupters", "helpers", "keeper", "keepers", "provider",
+    "providers", "partner", "partners", "friends", "buddy", "buddies", "brother", "sister",
+    "sisters", "role model", "role models", "intern", "interns", "apprentice", "practitioner",
+    "pathologist", "instructor", "instructors", "trainer", "adviser", "advisers", "advisor",
+    "advisors", "driver", "drivers", "entrepreneur", "police", "law enforcement", "sro", "slp",
+    "bcba", "lcsw", "ot", "cna",
 )
 #: Neither a service nor a need: descriptions, organisations, traits, places and natural things
 #: ("therapeutic", "youth-led", "credit union", "grit", "wetlands"); no one writes them alone.
@@ -504,7 +523,8 @@ OTHER_WORDS: tuple[str, ...] = (
     "student transit pass", "savings account", "bank account", "checking account", "credit card",
     "prototype", "podcast", "mural", "kit", "gift", "cash gift", "matching gift", "major gift",
     "grocery store", "underwrite", "posse", "questbridge", "naviance", "background check",
-    "background checks", "volunteer background check",
+    "background checks", "volunteer background check", "corps", "city year", "underwriting",
+    "3 to 6 pm", "late afternoon",
 )
 #: Actions and goals rather than things ("learn to code", "host an event", "managing money"),
 #: by the phrase's first words.
@@ -565,7 +585,7 @@ DISPLAY_WORDS: dict[str, str] = {
         "haitian", "creole", "american", "african", "asian", "hispanic", "latinx", "indigenous",
         "kwanzaa", "juneteenth", "thanksgiving", "shakespeare", "python", "java",
         "javascript", "google", "microsoft", "adobe", "canva", "zoom", "linkedin", "chromebook",
-        "chromebooks", "holocaust", "congress", "earth", "arbor", "lego", "scratch", "regents",
+        "chromebooks", "holocaust", "congress", "zearn", "dreambox", "naviance", "earth", "arbor", "lego", "scratch", "regents",
         "mckinney-vento", "medicaid", "pell", "americorps", "mlk", "black", "women's",
         "dia", "muertos", "lunar", "ukrainian", "portuguese", "hmong", "nepali")},
     "ipad": "iPad", "ipads": "iPads", "code.org": "Code.org", "aapi": "AAPI", "wifi": "WiFi",
@@ -793,7 +813,7 @@ _PROFILES: tuple[_Profile, ...] = (
             _Kind(("{place} Sporting Goods", "{surname} Sports"),
                   ("sport", "recreation"), ("equipment", "volunteer", "fund"),
                   phrases=("equipment", "gear", "jersey", "uniform", "ball", "cleat", "helmet",
-                           "bike", "coach", "fitness", "fees"), weight=0.5,
+                           "bike", "coach"), weight=0.5,
                   sessions=False),
             _Kind(("{city} Chamber of Commerce, {place} Office", "{place} Business Association"),
                   ("career", *_WORK, "entrepreneur"), ("mentor", "volunteer", "financial"),
@@ -931,7 +951,8 @@ _PROFILES: tuple[_Profile, ...] = (
         "nonprofit", ("nonprofit", "non-profit", "non profit", "charit", "ngo"), (
             _Kind(("{surname} Tutoring Collective", "{place} Learning Center", "{place} Tutors",
                    "{place} Homework Club"),
-                  ("tutor", "math", "reading"), ("college", "english", "after-school", "mentor"),
+                  ("tutor", "math", "reading"),
+                  ("college", "english", "after-school", "mentor", "special education"),
                   weight=1.4, national=True),
             _Kind(("{place} Food Bank", "{place} Food Pantry", "Harvest {place}",
                    "{place} Community Kitchen", "{place} Food Rescue"),
@@ -993,7 +1014,7 @@ _PROFILES: tuple[_Profile, ...] = (
             _Kind(("{place} Disability Network", "{place} Inclusion Project",
                    "{place} Center for Independent Living"),
                   ("special education", "inclusion"),
-                  ("family engagement", "sport", "mental"), weight=0.5),
+                  ("family engagement", "sport", "mental"), weight=0.8),
             _Kind(("{place} Young Entrepreneurs", "{place} Youth Economic Alliance"),
                   ("financial", "entrepreneur"), ("career", "college"), weight=0.4, national=True),
             _Kind(("{place} Peace Project", "{place} Center for Restorative Practice",
@@ -1002,7 +1023,7 @@ _PROFILES: tuple[_Profile, ...] = (
             _Kind(("{place} Graduation Coalition", "{place} Youth Reengagement Center",
                    "Every Student Present {place}"),
                   ("attendance", "dropout"),
-                  ("mentor", "family engagement", "tutor", "college"), weight=0.4),
+                  ("mentor", "family engagement", "tutor", "college"), weight=0.7),
             _Kind(("{place} Clothing Closet", "{place} Family Shelter", "{place} Housing Alliance",
                    "Coats for {place} Kids"),
                   ("basic need", "housing"), ("food", "family engagement"), weight=0.6),
@@ -1067,15 +1088,16 @@ _POVERTY_NEED_WORDS = ("food", "nutrition", "hunger", "meal", "cloth", "housing"
 #   students        - names students as who gets it (not teacher PD, research, parent workshops)
 #   young           - names students or families (not teacher PD, research, funding)
 #   staff           - names teachers and staff as who gets it
-#   problem / people / offer / nonpeople - the phrase names a problem / people / a service /
-#                     anything but people ("our students struggle with" a problem only)
+#   problem / recipients / offer / nonpeople - the phrase names a problem / people served (in
+#                     the plural) / a service / anything but people ("our students struggle with"
+#                     a problem only)
 #   service         - the phrase names a service or thing, not a subject ("we provide algebra")
 #   volunteers      - says volunteers do it: organisations that work with volunteers only
 _BIT_SESSION, _BIT_REMOTE, _BIT_REMOTE_OK, _BIT_SAY_ONLINE = 1, 2, 4, 8
 _BIT_STUDENTS, _BIT_YOUNG, _BIT_STAFF = 16, 32, 64
 _BIT_PROBLEM, _BIT_PEOPLE, _BIT_TOPIC, _BIT_ONLINE_WORD = 128, 256, 512, 1024
-_BIT_VOLUNTEERS = 2048
-_N_CODES = 4096
+_BIT_VOLUNTEERS, _BIT_PROVIDER, _BIT_PLURAL = 2048, 4096, 8192
+_N_CODES = 16384
 
 
 def _flag_fits(flag: str, code: np.ndarray) -> np.ndarray:
@@ -1086,7 +1108,8 @@ def _flag_fits(flag: str, code: np.ndarray) -> np.ndarray:
         "online": has(_BIT_REMOTE) & ~has(_BIT_ONLINE_WORD),
         "hybrid": ~has(_BIT_REMOTE) & has(_BIT_REMOTE_OK) & ~has(_BIT_ONLINE_WORD),
         "students": has(_BIT_STUDENTS), "young": has(_BIT_YOUNG), "staff": has(_BIT_STAFF),
-        "problem": has(_BIT_PROBLEM) & ~has(_BIT_PEOPLE), "people": has(_BIT_PEOPLE),
+        "problem": has(_BIT_PROBLEM) & ~has(_BIT_PEOPLE),
+        "recipients": has(_BIT_PEOPLE) & has(_BIT_PLURAL) & ~has(_BIT_PROVIDER),
         "offer": ~has(_BIT_PROBLEM) & ~has(_BIT_PEOPLE), "nonpeople": ~has(_BIT_PEOPLE),
         "service": ~has(_BIT_TOPIC | _BIT_PROBLEM | _BIT_PEOPLE),
         "volunteers": has(_BIT_VOLUNTEERS),
@@ -1101,18 +1124,18 @@ _NEED_MAIN: tuple[tuple[str, str], ...] = (
     ("Our biggest need right now is {p}.", "nonpeople"),
     ("We are seeking a partner who can help with {p}.", ""),
     ("Our top priority this year is {p}.", "nonpeople"),
-    ("Looking for {p} for our {g} students.", "offer students"),
+    ("Looking for {p} for our {g} students.", "service students"),
     ("We would love a partner for {p}, especially {q}.", "offer"),
     ("Can anyone help with {p}?", ""),
     ("{P} and {q} are urgent needs for our {lvl} students.", "nonpeople students"),
     ("Our teachers keep seeing the need for {p}.", "offer"),
     ("Priority: {p}.", ""),
-    ("We have no budget for {p} and would welcome help.", "offer"),
+    ("We have no budget for {p} and would welcome help.", "service"),
     ("Parents keep asking us about {p}.", "offer young"),
     ("Need: {p}, {q}.", ""),
     ("Our {lvl} students would benefit from {p}.", "offer students"),
     ("Staff have identified {p} as a major gap.", "nonpeople"),
-    ("We serve many {p}.", "people"),
+    ("We serve many {p}.", "recipients"),
     ("Many of our students deal with {p}.", "problem students"),
 )
 _NEED_MORE: tuple[tuple[str, str], ...] = (
@@ -1496,11 +1519,13 @@ _PREPOSITION = re.compile(r" (?:for|with|to|in|at|of|on|from|by|about) ")
 
 @lru_cache(maxsize=1)
 def _role_patterns() -> tuple[re.Pattern[str], ...]:
-    """Compiled :data:`ACTION_STARTS`, people, problem, service, other and topic patterns."""
+    """Compiled :data:`ACTION_STARTS`, people, problem, service, other, topic and provider
+    patterns."""
     action = re.compile(r"^(?:" + "|".join(re.escape(w) for w in ACTION_STARTS) + r")(?![a-z0-9-])")
-    return (action, _term_regex(PEOPLE_WORDS, at_end=True), _term_regex(PROBLEM_WORDS),
-            _term_regex(SERVICE_WORDS), _term_regex(OTHER_WORDS, at_end=True),
-            _term_regex(TOPIC_WORDS, at_end=True))
+    return (action, _term_regex(PEOPLE_WORDS + PROVIDER_WORDS, at_end=True),
+            _term_regex(PROBLEM_WORDS), _term_regex(SERVICE_WORDS),
+            _term_regex(OTHER_WORDS, at_end=True), _term_regex(TOPIC_WORDS, at_end=True),
+            _term_regex(PROVIDER_WORDS, at_end=True))
 
 
 def phrase_role(phrase: str) -> str:
@@ -1532,7 +1557,7 @@ def phrase_role(phrase: str) -> str:
     >>> [phrase_role(p) for p in ("beginning teachers", "english learners", "therapeutic")]
     ['people', 'people', 'other']
     """
-    action, people, problem, service, other, _ = _role_patterns()
+    action, people, problem, service, other, _, _ = _role_patterns()
     text = phrase.strip().lower()
     core = _PREPOSITION.split(text)[0]
     if action.search(text):
@@ -1770,7 +1795,8 @@ def _phrase_tables(tax: Taxonomy, cat_lo: np.ndarray, cat_hi: np.ndarray, kinds:
     G, K = len(GRADE_LEVELS), len(tax.categories)
     rules = [(_parse_band(band), _word_regex(words)) for band, words in PHRASE_GRADE_RULES]
     on_site = _word_regex(ON_SITE_PHRASE_WORDS)
-    topic = _role_patterns()[5]
+    topic, provider = _role_patterns()[5:]
+    plural = re.compile(r"[a-z](?<![su])s$")
     online = _term_regex(ONLINE_PHRASE_WORDS)
     cat_phrases, cat_lo_p, cat_hi_p, cat_allowed = [], [], [], []
     for c, cat in enumerate(tax.categories):
@@ -1817,6 +1843,8 @@ def _phrase_tables(tax: Taxonomy, cat_lo: np.ndarray, cat_hi: np.ndarray, kinds:
         (_BIT_PROBLEM * (r == "problem")) | (_BIT_PEOPLE * (r == "people"))
         | (_BIT_TOPIC * bool(topic.search(_PREPOSITION.split(ph)[0]) or topic.search(ph)))
         | (_BIT_ONLINE_WORD * bool(online.search(ph)))
+        | (_BIT_PROVIDER * (r == "people" and bool(provider.search(_PREPOSITION.split(ph)[0]))))
+        | (_BIT_PLURAL * bool(plural.search(_PREPOSITION.split(ph)[0])))
         for ph, r in zip(flat, roles)], np.int64)
     L = K + len(extra)
     items: list[np.ndarray] = []

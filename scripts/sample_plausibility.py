@@ -62,8 +62,9 @@ NAME_CUES: tuple[tuple[str, set[str]], ...] = (
                             "performing_arts"}),
     (r"Symphony|Orchestra|Music", {"music"}),
     (r"Theat|Playhouse|Ballet|Dance", {"performing_arts"}),
-    (r"Zoo|Aquarium|Nature Center|Botanical|Conservancy|Watershed|Audubon|Garden|Public Works|"
-     r"Water|Conservation|Power|Energy", {"environment", "field_trips", "science_engineering"}),
+    (r"Zoo|Aquarium|Nature Center|Botanical|Conservancy|Watershed|Audubon|Garden Project|"
+     r"Public Works|Water Company|Water Department|Conservation District|Power & Light|Energy",
+     {"environment", "field_trips", "science_engineering"}),
     (r"Science|Planetarium|Children's Museum|Discovery", {"science_engineering", "field_trips",
                                                           "early_childhood"}),
     (r"Foundation|Fund\b|Trust", {"funding", "equipment_donations", "college_access"}),
