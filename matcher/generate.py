@@ -79,6 +79,7 @@ import math
 import os
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -1827,11 +1828,11 @@ def _phrase_tables(tax: Taxonomy, cat_lo: np.ndarray, cat_hi: np.ndarray, kinds:
         if not words:
             continue
         hit_rx = re.compile(r"(?<![a-z])(?:" + "|".join(re.escape(w) for w in words) + ")")
-        for c in np.flatnonzero(offered[k]):
-            hits = np.array([bool(hit_rx.search(p)) for p in cat_phrases[c]])
-            if (hits & cat_allowed[c][0][1]).any():
+        for c in np.flatnonzero(offered[k]).tolist():
+            picked = np.array([bool(hit_rx.search(p)) for p in cat_phrases[c]])
+            if (picked & cat_allowed[c][0][1]).any():
                 kind_list[k, c] = K + len(extra)
-                extra.append((int(c), hits))
+                extra.append((c, picked))
 
     # Each phrase once (display form, what it says), then lists of positions into them.
     offset = np.cumsum([0] + [len(p) for p in cat_phrases])
@@ -1852,7 +1853,11 @@ def _phrase_tables(tax: Taxonomy, cat_lo: np.ndarray, cat_hi: np.ndarray, kinds:
     start = np.zeros((3, G, L), np.int64)
     count = np.zeros((3, G, L), np.int64)
     for lst in range(L):
-        c, hits = (lst, None) if lst < K else extra[lst - K]
+        hits: np.ndarray | None = None
+        if lst < K:
+            c = lst
+        else:
+            c, hits = extra[lst - K]
         lo, hi = cat_lo_p[c], cat_hi_p[c]
         allowed = cat_allowed[c][0]
         for mode in range(3):
@@ -2113,8 +2118,16 @@ def _typo(s: str, n_edits: int, where: np.ndarray, drop: np.ndarray) -> str:
 
 
 def _place_names(rng: np.random.Generator, n: int, p_person: float = 0.0) -> np.ndarray:
-    """Plausible place names ("Cedar Ridge", "Oakwood"), some named after people."""
-    names = _pick(rng, _PLACE_A, n) + _pick(rng, _PLACE_B, n)
+    """Plausible place names ("Cedar Ridge", "Oakwood"), some named after people; never the
+    same word twice ("Spring Springs")."""
+    a = rng.integers(0, len(_PLACE_A), n)
+    b = rng.integers(0, len(_PLACE_B), n)
+    first = np.array(_PLACE_A, dtype=object)
+    second = np.array(_PLACE_B, dtype=object)
+    clash = np.array([[y.strip().lower().rstrip("s") == x.lower() for y in _PLACE_B]
+                      for x in _PLACE_A])
+    b = np.where(clash[a, b], (b + 1) % len(_PLACE_B), b)
+    names = first[a] + second[b]
     if p_person > 0:
         person = rng.random(n) < p_person
         names[person] = _pick(rng, _PEOPLE, int(person.sum()))
@@ -2456,7 +2469,7 @@ def _make_partners(n: int, world: _World, roster: _Roster | None, n_metros: int,
                      remote=remote, capacity=capacity, quality=quality)
 
 
-def _groups(key: np.ndarray):
+def _groups(key: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     """(value, row indices) for each distinct value of ``key``, in ascending order of value."""
     order = np.argsort(key, kind="stable")
     values, first = np.unique(key[order], return_index=True)
