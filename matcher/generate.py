@@ -328,7 +328,8 @@ PHRASE_GRADE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
               "pre-employment transition services", "pre-ets", "vocational rehabilitation",
               "independent living skills")),
     ("4-12", ("puberty*", "menstrual*", "period products", "period poverty", "pads and tampons")),
-    ("6-12", ("careers", "teen", "teens", "algebra", "algebra 1", "algebra i", "geometry", "statistics class",
+    ("6-12", ("careers", "teen", "teens", "algebra",
+              "algebra 1", "algebra i", "geometry", "statistics class",
               "chemistry", "physics", "biotechnology", "genetics", "forensic*", "anatomy",
               "physiology", "neuroscience", "cybersecurity", "cyber security", "cyberpatriot",
               "ethical hacking", "capture the flag", "machine learning", "data science",
@@ -525,7 +526,8 @@ OTHER_WORDS: tuple[str, ...] = (
     "prototype", "podcast", "mural", "kit", "gift", "cash gift", "matching gift", "major gift",
     "grocery store", "underwrite", "posse", "questbridge", "naviance", "background check",
     "background checks", "volunteer background check", "corps", "city year", "underwriting",
-    "3 to 6 pm", "late afternoon",
+    "3 to 6 pm", "late afternoon", "2-year college", "four-year college", "hospital",
+    "electric school buses",
 )
 #: Actions and goals rather than things ("learn to code", "host an event", "managing money"),
 #: by the phrase's first words.
@@ -559,7 +561,8 @@ TOPIC_WORDS: tuple[str, ...] = (
     "the arts", "knowledge", "venture capital", "careers", "dream jobs", "jobs of the future",
     "grant cycle", "grant deadline", "letter of inquiry", "rfp", "request for proposals",
     "award amount", "funding request", "funding opportunity", "grant opportunity",
-    "grant opportunities", "grant dollars", "esser funds",
+    "grant opportunities", "grant dollars", "esser funds", "renewable energy", "clean energy",
+    "wind energy", "solar energy",
 )
 #: Phrases that themselves say where they happen ("online tutoring"): not used in a sentence
 #: that says "online" again.
@@ -581,12 +584,13 @@ DISPLAY_WORDS: dict[str, str] = {
         "rfp", "ngpf", "nfte", "siop", "wida", "elpac", "telpas", "nyseslat", "hse", "hiset",
         "ymca", "ywca", "pta", "pto", "gpa", "html", "osha", "cdl", "bcba", "lcsw", "sro",
         "mll", "mlls", "swd", "sife", "ltel", "p-ebt", "p-tech", "ar/vr")},
-    **{w: w.title() for w in (
+    **{w: w[:1].upper() + w[1:] for w in (
         "english", "spanish", "arabic", "french", "mandarin", "cantonese", "vietnamese", "somali",
         "haitian", "creole", "american", "african", "asian", "hispanic", "latinx", "indigenous",
         "kwanzaa", "juneteenth", "thanksgiving", "shakespeare", "python", "java",
         "javascript", "google", "microsoft", "adobe", "canva", "zoom", "linkedin", "chromebook",
-        "chromebooks", "holocaust", "congress", "zearn", "dreambox", "naviance", "earth", "arbor", "lego", "scratch", "regents",
+        "chromebooks", "holocaust", "congress", "zearn", "dreambox", "naviance", "earth",
+        "arbor", "lego", "scratch", "regents",
         "mckinney-vento", "medicaid", "pell", "americorps", "mlk", "black", "women's",
         "dia", "muertos", "lunar", "ukrainian", "portuguese", "hmong", "nepali")},
     "ipad": "iPad", "ipads": "iPads", "code.org": "Code.org", "aapi": "AAPI", "wifi": "WiFi",
@@ -803,7 +807,8 @@ _PROFILES: tuple[_Profile, ...] = (
                            "debate", "judge", "civic", "mentor", "career")),
             _Kind(("{place} Grocers", "{surname}'s Market", "{place} Fresh Market"),
                   _FOOD, ("volunteer", "fund"),
-                  phrases=("food", "produce", "fruit", "vegetable", "snack", "meal", "grocer",
+                  phrases=("food drive", "food box", "free food", "healthy food", "produce",
+                           "fruit", "vegetable", "snack", "meal", "grocer",
                            "nutrition", "cooking", "breakfast", "pantry", "drive", "healthy",
                            "sponsor", "donation"), sessions=False),
             _Kind(("{place} Power & Light", "{place} Water Company", "{place} Energy"),

@@ -1,4 +1,4 @@
-"""Does the generated sample read right to a coordinator? Partner names, types and wording, measured.
+"""Does the generated sample read right to a coordinator? Partner names, types, wording, measured.
 
 Generates the bundled sample the documented way (``generate(300, 1000, seed=42)``)
 and, from each partner's hidden main offering, prints:
@@ -191,7 +191,8 @@ def main() -> None:
                 for t in texts]
     bad = np.array([bool(h) for h in bad_hits])
     pd_rows = main_cat == "teacher_development"
-    pd_students = pd_rows & texts.str.contains(r"students and families|for [^ .]+ students\.").to_numpy()
+    to_students = texts.str.contains(r"students and families|for [^ .]+ students\.").to_numpy()
+    pd_students = pd_rows & to_students
 
     n = len(p)
     print(f"{args.schools} schools x {n} partners, seed {args.seed}")

@@ -535,7 +535,8 @@ def test_history_only_has_pairs_the_model_allows(truth):
     ("failing grades", "problem"), ("chronic absenteeism", "problem"), ("hungry", "problem"),
     ("food insecurity", "problem"), ("budget cuts", "problem"), ("teacher shortage", "problem"),
     ("failing students", "people"), ("beginning teachers", "people"),
-    ("english learners", "people"), ("school nurse", "people"), ("students with disabilities", "people"),
+    ("english learners", "people"), ("school nurse", "people"),
+    ("students with disabilities", "people"),
     ("therapeutic", "other"), ("youth-led", "other"), ("learn to code", "other"),
     ("credit union", "other"), ("laptop", "other"),
 ])
@@ -568,7 +569,8 @@ def test_partners_say_what_they_offer_never_a_problem(truth, roles):
     p, s = d.partners, d.schools
     text = p["offerings"].str.lower()
     for phrase in ("failing grades", "failing students", "chronic absenteeism", "hungry",
-                   "food insecurity", "beginning teachers", "struggling readers", "english learners"):
+                   "food insecurity", "beginning teachers", "struggling readers",
+                   "english learners"):
         assert not text.str.contains(phrase, regex=False).any(), phrase
     used = used_phrases(p["offerings"], p["name"], roles)
     wrong = [u for u in used if any(roles[x] in ("problem", "people") for x in u)]
