@@ -15,11 +15,28 @@ district coordinator would collect, and to hide a known signal:
   need in proportion to the share of its grades the category fits, and each
   need is worded with a phrase that fits one of those grades
   (:data:`PHRASE_GRADE_RULES`: no "phonics" for a high school).
-* Partners cluster around the same places, offer 1-4 categories that fit
-  their type (a clinic offers health, a library literacy ...) and describe
-  them in free text from the partner's side. Their grade band fits their main
-  offering (a college-access nonprofit serves high schools) and their other
-  offerings fit the band.
+* Partners cluster around the same places. Each is a kind of organisation
+  that fits its type (a nonprofit may be a food bank, a tutoring center or a
+  mentoring network; a government partner a fire department or a parks
+  department; a business a credit union or a software company), is named
+  like one ("Oakwood Food Pantry", "Chicago Fire Department, Station 12") and
+  offers what such an organisation gives: its main offering is one it is
+  known for, 0-3 more are plausible for it (a few are what anyone may add:
+  volunteers, a career day, a donation drive), and it prefers its own
+  phrases (a fire department says "fire safety" and "cpr"). Kinds are keyword
+  rules over category names (:data:`_PROFILES`), so any taxonomy works. The
+  grade band fits the main offering (a college-access nonprofit serves high
+  schools) and the other offerings fit the band.
+* Partners say only what they offer. The taxonomy's phrases mix a school's
+  problems ("failing grades", "hungry"), the people concerned ("beginning
+  teachers", "english learners") and services ("tutoring", "food pantry");
+  :func:`phrase_role` tells them apart by keywords (:data:`PROBLEM_WORDS`,
+  :data:`SERVICE_WORDS`, :data:`PEOPLE_WORDS`, :data:`OTHER_WORDS`). Partner
+  texts use offers only; school texts use all three, each in a sentence that
+  fits it ("our students struggle with" a problem, "looking for ... for our
+  students" an offer). Sentences also fit who an offering is for: teacher
+  development, research and grants are never offered "to students and
+  families", parent workshops never "for K-5 students".
 * About 10 % of partners are remote (:data:`REMOTE_SHARE`); they offer only
   what can be delivered remotely (:func:`remote_categories`: tutoring,
   mentoring, funding, teacher PD, digital access, college advising ...; never
@@ -62,7 +79,9 @@ import math
 import os
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +98,7 @@ __all__ = [
     "PARTNER_COLUMNS",
     "PARTNERSHIP_COLUMNS",
     "category_grades",
+    "phrase_role",
     "remote_categories",
     "generate",
     "write_dataset",
@@ -308,7 +328,8 @@ PHRASE_GRADE_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
               "pre-employment transition services", "pre-ets", "vocational rehabilitation",
               "independent living skills")),
     ("4-12", ("puberty*", "menstrual*", "period products", "period poverty", "pads and tampons")),
-    ("6-12", ("teen", "teens", "algebra", "algebra 1", "algebra i", "geometry", "statistics class",
+    ("6-12", ("careers", "teen", "teens", "algebra",
+              "algebra 1", "algebra i", "geometry", "statistics class",
               "chemistry", "physics", "biotechnology", "genetics", "forensic*", "anatomy",
               "physiology", "neuroscience", "cybersecurity", "cyber security", "cyberpatriot",
               "ethical hacking", "capture the flag", "machine learning", "data science",
@@ -357,97 +378,694 @@ ON_SITE_PHRASE_WORDS: tuple[str, ...] = (
 )
 
 
+# ---------------------------------------------------------------------------
+# What a phrase says: an offer, a problem, people, or neither (keyword rules, so any taxonomy works)
+# ---------------------------------------------------------------------------
+# The taxonomy's phrases are written for tagging, so they mix both sides: what a school lacks
+# ("failing grades", "chronic absenteeism", "hungry"), who it serves ("english learners", "beginning
+# teachers"), and what a partner gives ("tutoring", "food pantry"). Partners only say what they
+# give; schools may say any of the three. Words are matched whole (a hyphenated word is one word;
+# a leading or trailing ``*`` allows any start or ending).
+
+#: Problems, symptoms, conditions and outcomes: a phrase with one of these says what a school
+#: lacks, unless it also has a :data:`SERVICE_WORDS` word ("dropout prevention",
+#: "grief counseling").
+PROBLEM_WORDS: tuple[str, ...] = (
+    "fail*", "absen*", "truan*", "tardy", "tardies", "tardiness", "late to school", "skipping",
+    "missing", "missed", "struggling", "falling behind", "behind grade level", "below", "gap",
+    "gaps", "loss", "lack", "no", "not", "without", "shortage*", "shortfall", "cuts",
+    "underfunded", "unfunded", "constraints", "barrier*", "issues", "behavior problems",
+    "attendance problems", "challenging", "challenges", "disruptive", "school refusal",
+    "avoidance", "disengage*", "dropout", "dropouts", "drop out", "dropping out", "off track",
+    "off-track", "over-age", "hungry", "hunger", "insecur*", "desert", "deserts", "empty stomach",
+    "homeless*", "unhoused", "doubled up", "doubled-up", "couch surfing", "motel*", "eviction",
+    "instability", "unstable", "crisis", "hardship", "poverty", "debt", "uninsured",
+    "unemployment", "incarcerat*", "deportation", "runaway", "violence", "bully", "bullying",
+    "cyberbullying", "harassment", "hazing", "gang", "gangs", "fights", "altercations", "weapons",
+    "shooter", "suspension*", "expulsion*", "referrals", "discipline", "school-to-prison pipeline",
+    "probation", "reentry", "re-entry", "human trafficking", "anxiety", "anxious", "depress*",
+    "stress", "stressed", "suicid*", "self-harm", "self harm", "trauma", "ptsd", "grief",
+    "grieving", "bereavement", "death", "isolation", "loneliness", "illness", "disorder*",
+    "disabilit*", "disabled", "delay", "impair*", "deaf", "blind", "autism", "autistic", "asd",
+    "adhd", "attention deficit", "dyslexi*", "dyscalculia", "dysgraphia", "syndrome", "palsy",
+    "hard of hearing", "low vision", "disturbance", "sensory processing", "wheelchair",
+    "medically fragile", "asthma", "diabetes", "epilepsy", "seizure*", "allerg*", "obesity",
+    "lice", "poisoning", "concussion", "covid", "covid-19", "sleep", "addiction", "overdose",
+    "vape", "vapes", "vaping", "smoking", "drugs", "drug use", "substance use", "substance abuse",
+    "misuse", "abuse", "alcohol", "underage drinking", "drunk driving", "impaired driving",
+    "drinking and driving", "opioid", "opioids", "fentanyl", "e-cigarette", "e-cigarettes",
+    "juul", "nicotine", "tobacco", "cannabis", "marijuana", "thc", "edibles", "inhalants",
+    "stimulants", "gambling", "peer pressure", "risky", "risk", "at-risk", "teen pregnancy",
+    "burnout", "morale", "limited", "tight", "special needs", "basic needs", "essential needs",
+    "sensory needs", "medical needs", "housing needs", "mental health needs", "needs versus wants",
+    "needs and wants", "need", "money for", "pay for", "cover the cost", "cover costs",
+    "costs covered", "score", "scores", "level", "levels", "proficiency", "proficient",
+    "achievement", "rate", "attendance rates", "graduation rates", "gpa", "grade point average",
+    "state test", "state testing", "standardized test", "budget for", "our budget",
+    "school budget", "district budget", "learning loss", "unfinished learning", "catch up",
+    "catching up", "improve", "improving", "raise", "raising", "poor", "low", "latchkey",
+    "working parents", "screen time", "summer slide", "summer melt", "undermatching",
+    "language barrier", "language barriers", "child welfare", "foster care", "job loss",
+    "house fire", "natural disaster", "bill", "bills", "notice", "theft", "scams", "fraud",
+    "credit card", "credit cards", "credit report", "climate change", "pollution", "food waste",
+    "e-waste", "litter", "invasive species", "single-use plastic", "incidents", "title i",
+    "title ii", "title iii", "title iv", "esser", "federal funding", "state funding",
+    "public funding", "costs", "fees", "pay to play",
+)
+#: Services that answer a problem: with one of these a problem word is part of an offer.
+SERVICE_WORDS: tuple[str, ...] = (
+    "prevention", "intervention", "interventions", "support", "supports", "services", "service",
+    "counseling", "recovery", "relief", "assistance", "aid", "treatment", "screening",
+    "screenings", "education", "awareness", "training", "management", "help", "care", "coaching",
+    "resources", "skills", "alternatives", "interruption", "mentoring", "tutoring", "shelter",
+    "reduction", "cessation", "cleanup", "response", "first aid",
+)
+#: People and groups: a phrase that ends in one (before any "for", "with", "in" ...) names who
+#: is served ("english learners", "homeless students"), not what a partner gives.
+PEOPLE_WORDS: tuple[str, ...] = (
+    "student", "students", "learner", "learners", "reader", "readers", "non-readers", "kid", "kids",
+    "child", "children", "youth", "teen", "teens", "family", "families", "parent", "parents",
+    "caregiver", "caregivers", "newcomer", "newcomers", "bilingual", "bilinguals", "multilingual",
+    "immigrant", "immigrants", "refugee", "refugees", "seekers", "speaker", "speakers", "athletes",
+    "student-athletes", "boys", "girls", "men", "women", "infant", "infants", "toddler", "toddlers",
+    "preschoolers", "kindergarteners", "*-olds", "candidates", "grandchildren", "littles", "people",
+    "participants", "members", "leaders", "ambassador", "ambassadors", "cadets", "mentee",
+    "grantee", "veterans", "alumni", "scouts", "changemakers", "upstander", "makers",
+    "entrepreneurs", "ell", "ells", "mll", "mlls", "swd", "lep", "ltel", "sife", "2e", "first-gen",
+    "first-generation", "first generation", "first in family", "spanish", "arabic",
+    "haitian creole", "vietnamese", "mandarin", "cantonese", "somali", "dari", "pashto",
+    "ukrainian", "portuguese", "swahili", "tigrinya", "nepali", "burmese", "hmong", "karenni",
+)
+#: ... or the adults a school lacks ("school nurse", "beginning teachers", "reading specialist"):
+#: people too, but a school does not "serve many" of them.
+PROVIDER_WORDS: tuple[str, ...] = (
+    "teacher", "teachers", "educator", "educators", "staff", "adult", "adults", "owner", "owners",
+    "officials", "legislators", "mayor", "professionals", "professional", "retirees", "dancer",
+    "dancers", "actor", "actors", "musician", "musicians", "artist", "artists", "scientist",
+    "scientists", "engineer", "engineers", "doctor", "doctors", "nurse", "nurses", "dentist",
+    "dentists", "therapist", "therapists", "counselor", "counselors", "clinician", "clinicians",
+    "worker", "workers", "psychologist", "psychiatrist", "physician", "pediatrician", "optometrist",
+    "audiologist", "dietitian", "nutritionist", "interventionist", "specialist", "specialists",
+    "coordinator", "liaison", "advocate", "advocates", "navigator", "navigators", "manager", "aide",
+    "assistant", "assistants", "paraprofessional", "director", "clerk", "coach", "coaches",
+    "mentor", "mentors", "tutor", "tutors", "volunteer", "volunteers", "chaperone", "chaperones",
+    "docent", "docents", "interpreter", "interpreters", "translator", "translators", "evaluator",
+    "evaluators", "researcher", "researchers", "professor", "professors", "lawyer", "lawyers",
+    "attorney", "attorneys", "judge", "judges", "banker", "bankers", "investors", "donor", "donors",
+    "sponsor", "sponsors", "grantmaker", "writer", "author", "authors", "poet", "photographer",
+    "conductor", "choreographer", "songwriter", "programmer", "coder", "developer", "mathematician",
+    "inventor", "inventors", "naturalist", "ranger", "gardener", "welder", "electrician",
+    "machinist", "lineworker", "technician", "officer", "officers", "guards", "lunch monitors",
+    "mediators", "messengers", "interrupters", "helpers", "keeper", "keepers", "provider",
+    "providers", "partner", "partners", "friends", "buddy", "buddies", "brother", "sister",
+    "sisters", "role model", "role models", "intern", "interns", "apprentice", "practitioner",
+    "pathologist", "instructor", "instructors", "trainer", "adviser", "advisers", "advisor",
+    "advisors", "driver", "drivers", "entrepreneur", "police", "law enforcement", "sro", "slp",
+    "bcba", "lcsw", "ot", "cna",
+)
+#: Neither a service nor a need: descriptions, organisations, traits, places and natural things
+#: ("therapeutic", "youth-led", "credit union", "grit", "wetlands"); no one writes them alone.
+OTHER_WORDS: tuple[str, ...] = (
+    "*-led", "*-based", "*-free", "*-friendly", "*-bound", "*-speaking", "*-informed",
+    "*-sensitive", "*-integrated", "*-going", "*-ready", "accessible", "arrived", "available",
+    "bound", "covered", "cultural", "multicultural", "emotional", "social-emotional",
+    "social emotional", "entrepreneurial", "environmental", "exceptional", "funded",
+    "grade-level", "mathematical", "medical", "neurodivergent", "neurodiverse", "philanthropic",
+    "possible", "post-secondary", "postsecondary", "provided", "psychiatric", "quasi-experimental",
+    "peer-reviewed", "co-designed", "recreational", "remedial", "ready", "therapeutic",
+    "vocational", "wireless", "talented", "intramural", "choral", "culinary", "automotive",
+    "musical", "sensory", "gifted", "sober", "in-kind", "on-track", "sped", "extracurricular",
+    "wrap-around", "wraparound", "recently", "newly", "consistent", "positive", "caring",
+    "trusted", "sensory friendly", "heritage", "home language", "native language",
+    "first language", "interrupted formal education", "kindness", "empathy", "compassion",
+    "gratitude", "perseverance", "grit", "confidence", "self-confidence", "self-efficacy",
+    "self-esteem", "resilience", "creativity", "good character", "character traits",
+    "respectful behavior", "self-expression", "self-advocacy", "council", "organization",
+    "nonprofit", "institution", "society", "association", "authority", "department", "agency",
+    "coalition", "credit union", "credit unions", "chamber of commerce", "ymca", "ywca",
+    "boys and girls club", "boys & girls club", "pta", "pto", "rivers", "oceans", "wetlands",
+    "ecosystem", "ecosystems", "biodiversity", "wildlife", "habitat", "stormwater",
+    "the environment", "bees", "chickens", "trail", "trails", "wilderness", "air quality",
+    "water quality", "climate resilience", "national park", "national parks", "state park",
+    "interviews with students", "brotherhood", "sisterhood", "influence", "wish list",
+    # single things, which need "a" ("we offer a laptop"): their plurals are used instead
+    "robot", "laptop", "tablet", "chromebook", "ipad", "device", "printer", "projector", "copier",
+    "microscope", "telescope", "whiteboard", "smartboard", "smart board", "display", "panel",
+    "document camera", "doc cam", "cart", "rug", "refrigerator", "microwave", "coat",
+    "winter coat", "mattress", "bike", "bicycle", "van", "bus", "school bus", "charter bus",
+    "coach bus", "activity bus", "late bus", "vehicle", "hotspot", "mobile hotspot", "instrument",
+    "guitar", "piano", "violin", "viola", "cello", "bass", "drum", "steel drum", "ukulele",
+    "trumpet", "trombone", "saxophone", "clarinet", "flute", "3d printer", "laser cutter", "kiln",
+    "scoreboard", "greenhouse", "rain barrel", "worm bin", "inhaler", "hearing aid", "epipen",
+    "scholarship", "grant", "mini grant", "mini-grant", "micro-grant", "microgrant", "proposal",
+    "application", "plan", "fundraiser", "meal", "snack", "meal kit", "food box", "food bag",
+    "weekend backpack", "subscription", "software license", "site license", "platform",
+    "learning management system", "parent portal", "student information system", "camera",
+    "ride", "taxi", "shuttle", "transit pass", "bus pass", "metro card", "metrocard", "fare card",
+    "student transit pass", "savings account", "bank account", "checking account", "credit card",
+    "prototype", "podcast", "mural", "kit", "gift", "cash gift", "matching gift", "major gift",
+    "grocery store", "underwrite", "posse", "questbridge", "naviance", "background check",
+    "background checks", "volunteer background check", "corps", "city year", "underwriting",
+    "3 to 6 pm", "late afternoon", "2-year college", "four-year college", "hospital",
+    "electric school buses",
+)
+#: Actions and goals rather than things ("learn to code", "host an event", "managing money"),
+#: by the phrase's first words.
+ACTION_STARTS: tuple[str, ...] = (
+    "host", "learn", "give", "giving back", "measure", "measuring", "analyze", "analyzing",
+    "quit", "engage", "engaging", "empower", "hire", "hiring", "sing", "start", "starting",
+    "apply", "applying", "paying", "explore", "protect", "connect", "register", "pilot a",
+    "donate", "getting", "supporting", "managing", "saving", "avoiding", "understanding",
+    "filing", "earning", "building credit", "read to", "read with", "walk to", "bike to",
+    "book a", "book your", "meet a", "open a", "play sports", "plant trees", "paint the",
+    "pick up", "pickup", "we", "make", "hands on", "helping", "someone", "safe place",
+    "safe space", "transportation to", "getting to", "learning to", "how", "help with",
+    "help at", "living",
+)
+#: Offers that name a subject rather than a service ("algebra", "civil rights history"): fine
+#: after "we specialize in", odd after "we provide".
+TOPIC_WORDS: tuple[str, ...] = (
+    "history", "government", "democracy", "congress", "legislature", "constitution", "amendment",
+    "rights", "justice", "elections", "election", "census", "geography", "current events",
+    "studies", "holocaust", "biology", "chemistry", "physics", "astronomy", "anatomy",
+    "physiology", "genetics", "neuroscience", "ecology", "mathematics", "maths", "math",
+    "algebra", "algebra 1", "algebra i", "algebra 2", "algebra ii", "geometry", "calculus",
+    "precalculus", "pre-calculus", "trigonometry", "fractions", "decimals", "ratios",
+    "place value", "multiplication", "long division", "economics", "stocks", "stock market",
+    "interest rates", "compound interest", "humanities", "folklore", "sustainability",
+    "conservation", "python", "java", "javascript", "html", "algorithms", "cybersecurity",
+    "cyber security", "artificial intelligence", "ai", "machine learning", "data science",
+    "vocabulary", "spelling", "fluency", "comprehension", "phonics", "decoding", "sight words",
+    "alphabet", "letter sounds", "poetry", "shakespeare", "opera", "jazz", "science", "sciences",
+    "civics", "social justice", "paycheck", "first paycheck", "solar", "trees", "compost",
+    "the arts", "knowledge", "venture capital", "careers", "dream jobs", "jobs of the future",
+    "grant cycle", "grant deadline", "letter of inquiry", "rfp", "request for proposals",
+    "award amount", "funding request", "funding opportunity", "grant opportunity",
+    "grant opportunities", "grant dollars", "esser funds", "renewable energy", "clean energy",
+    "wind energy", "solar energy",
+)
+#: Phrases that themselves say where they happen ("online tutoring"): not used in a sentence
+#: that says "online" again.
+ONLINE_PHRASE_WORDS: tuple[str, ...] = (
+    "online", "virtual", "remote", "e-mentoring", "e-learning", "tele*", "distance learning",
+    "zoom", "hybrid", "video conferencing",
+)
+#: Words shown as written in capitals or with a capital (phrases are stored in lower case).
+DISPLAY_WORDS: dict[str, str] = {
+    **{w: w.upper() for w in (
+        "pd", "psat", "ap", "ib", "fafsa", "esl", "esol", "ell", "ells", "eld",
+        "stem", "steam", "cte", "ged", "iep", "ieps", "sel", "pbis", "mtss", "rti", "cpr", "aed",
+        "hiv", "sti", "ai", "vr", "it", "hvac", "cnc", "emt", "cna", "ffa", "deca", "fbla", "hosa",
+        "jrotc", "rotc", "lgbtq", "adhd", "aac", "aba", "pe", "ngss", "pltw", "nasa", "lms",
+        "acp", "ebt", "wic", "sfsp", "cacfp", "ccr", "wbl", "syep", "irc", "plc", "plcs",
+        "ceu", "ceus", "ypar", "rpp", "irb", "rct", "pdsa", "ela", "ese", "upk", "vpk", "tk",
+        "ece", "ecse", "cda", "asq", "sbhc", "dbt", "cbt", "udl", "asl", "ada", "slp", "fll",
+        "amc", "csp", "csa", "cs", "ux", "dj", "sbirt", "lep", "ost", "elo", "cclc", "esser",
+        "rfp", "ngpf", "nfte", "siop", "wida", "elpac", "telpas", "nyseslat", "hse", "hiset",
+        "ymca", "ywca", "pta", "pto", "gpa", "html", "osha", "cdl", "bcba", "lcsw", "sro",
+        "mll", "mlls", "swd", "sife", "ltel", "p-ebt", "p-tech", "ar/vr")},
+    **{w: w[:1].upper() + w[1:] for w in (
+        "english", "spanish", "arabic", "french", "mandarin", "cantonese", "vietnamese", "somali",
+        "haitian", "creole", "american", "african", "asian", "hispanic", "latinx", "indigenous",
+        "kwanzaa", "juneteenth", "thanksgiving", "shakespeare", "python", "java",
+        "javascript", "google", "microsoft", "adobe", "canva", "zoom", "linkedin", "chromebook",
+        "chromebooks", "holocaust", "congress", "zearn", "dreambox", "naviance", "earth",
+        "arbor", "lego", "scratch", "regents",
+        "mckinney-vento", "medicaid", "pell", "americorps", "mlk", "black", "women's",
+        "dia", "muertos", "lunar", "ukrainian", "portuguese", "hmong", "nepali")},
+    "ipad": "iPad", "ipads": "iPads", "code.org": "Code.org", "aapi": "AAPI", "wifi": "WiFi",
+    "wi-fi": "Wi-Fi", "sat prep": "SAT prep", "sat test": "SAT test", "sat score": "SAT score",
+    "act prep": "ACT prep", "act test": "ACT test", "act score": "ACT score",
+    "snap benefits": "SNAP benefits", "snap ebt": "SNAP EBT", "snap enrollment": "SNAP enrollment",
+}
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """One kind of organisation within a partner type: what it is called and what it gives.
+
+    ``main`` and ``also`` are keywords found in category names (slug, label, short name), earlier
+    keywords weigh more; ``phrases`` are keywords of the phrases it would use for those categories
+    (a fire department teaches "fire safety" and "cpr", not "restorative circles").
+    """
+
+    names: tuple[str, ...]
+    main: tuple[str, ...]             # what it is known for: its main offering is one of these
+    also: tuple[str, ...] = ()        # what else it plausibly gives
+    phrases: tuple[str, ...] = ()     # the phrases it prefers within those categories
+    weight: float = 1.0
+    national: bool = False            # may work remotely, nationwide
+    sessions: bool = True             # runs sessions (not a funder or a shop that gives things)
+
+
 @dataclass(frozen=True)
 class _Profile:
-    """How one kind of partner type behaves: what it offers, what it is called, who it serves."""
+    """How one kind of partner type behaves: the kinds of organisation it covers, who they serve."""
 
     key: str
     type_words: tuple[str, ...]      # found in a type's slug/label/aliases
-    category_words: tuple[str, ...]  # found in a category's slug/label/short/description
-    names: tuple[str, ...]
+    kinds: tuple[_Kind, ...]
+    names: tuple[str, ...]           # neutral names, for a taxonomy none of the kinds fits
+    noun: str                        # "We are a {noun} based in {city}."
     weight: float
     grades: tuple[tuple[str, float], ...] = _PARTNER_GRADES
-    avoid: tuple[str, ...] = ()      # categories with these words do not fit, despite a keyword
+    avoid: tuple[str, ...] = ()      # categories with these words never fit, despite a keyword
+    volunteers: bool = True          # works with volunteers (a clinic or an agency has staff)
 
+
+# Category keywords used below (matched against category names, so any taxonomy works):
+_FOOD = ("food", "nutrition")
+_READING = ("reading",)
+_SCIENCE = ("engineering", "robotics")
+_PERFORMING = ("theater", "theatre", "dance", "performing")
+_WORK = ("internship", "work-based", "cte", "apprentice")
+_MONEY = ("financial", "money")
 
 # First match wins, so specific kinds (library, university) come before broad ones (government).
 # A type is matched on its slug and label first, and on its aliases only if those match nothing
 # (aliases are broad: a nonprofit's may list "ymca", a government's "parks and recreation").
 _PROFILES: tuple[_Profile, ...] = (
     _Profile(
-        "library", ("librar",),
-        ("literacy", "reading", "book", "digital", "internet", "homework"),
-        ("{city} Public Library", "{place} Branch Library", "{city} Library System",
-         "{place} Library"), 0.5, avoid=("financial", "money")),
+        "library", ("librar",), (
+            _Kind(("{city} Public Library, {place} Branch", "{place} Branch Library",
+                   "{place} Public Library", "{place} Library"),
+                  ("reading", "digital", "tutor", "early childhood", "english"),
+                  ("family engagement", "after-school", "computer", "career", "college"),
+                  ("book", "read", "library", "literacy", "story", "homework", "internet",
+                   "hotspot", "digital", "computer", "esl", "english", "conversation", "ged",
+                   "adult", "summer", "writing", "databases")),
+        ), ("{place} Library",), "public library", 0.5, avoid=_MONEY),
     _Profile(
-        "higher_education", ("universit", "college", "higher", "postsecondary", "academ"),
-        ("college", "research", "teacher", "professional development", "dual enrollment",
-         "science", "engineering", "mentor", "computer science"),
-        ("{place} State University", "{place} Community College", "University of {city}",
-         "{place} Technical College", "{surname} College", "{city} State University"), 0.6,
+        "higher_education", ("universit", "college", "higher", "postsecondary", "academ"), (
+            _Kind(("{place} State University", "University of {city} at {place}",
+                   "{surname} University", "{surname} College"),
+                  ("college", "research", "teacher", *_SCIENCE, "computer", "mentor"),
+                  ("tutor", "math", "career", "internship", "arts", "english", "special education"),
+                  weight=1.4, national=True),
+            _Kind(("{place} Community College", "{city} College, {place} Campus"),
+                  ("college", *_WORK, "career"),
+                  ("tutor", "math", "computer", "family engagement", "english"),
+                  weight=1.2),
+            _Kind(("{place} Technical College", "{place} Institute of Technology"),
+                  (*_WORK, "computer", "engineering"), ("career", "college", "math", "robotics")),
+            _Kind(("{place} State University College of Education",
+                   "{surname} School of Education"),
+                  ("teacher", "research", "tutor"),
+                  ("reading", "math", "special education", "english"),
+                  weight=0.6, national=True),
+        ), ("{place} College",), "college", 0.6,
         (("9-12", 0.35), ("6-12", 0.15), ("K-12", 0.20), ("11-12", 0.15), ("PK-12", 0.05),
          ("K-8", 0.05), ("6-8", 0.05))),
     _Profile(
-        "health", ("health", "clinic", "hospital", "medical"),
-        ("health", "medical", "dental", "vision", "mental", "counsel", "wellness", "substance"),
-        ("{place} Health Clinic", "{place} Community Health Center", "{surname} Pediatrics",
-         "{city} Children's Hospital", "{place} Family Dental", "{place} Behavioral Health",
-         "{place} Wellness Center"), 0.9),
+        "health", ("health", "clinic", "hospital", "medical"), (
+            _Kind(("{place} Community Health Center", "{place} Health Clinic",
+                   "{place} Family Health Center"),
+                  ("physical health", "health services", "mental"),
+                  (*_FOOD, "substance", "family engagement"),
+                  weight=1.4),
+            _Kind(("{surname} Pediatrics", "{place} Pediatric Associates"),
+                  ("physical health", "health services", "early childhood"), ("mental", "reading"),
+                  phrases=("pediatric", "checkup", "check-up", "well-child", "vaccin", "immuniz",
+                           "physical", "screening", "asthma", "reach out and read", "developmental",
+                           "healthy", "health")),
+            _Kind(("{city} Children's Hospital, {place} Campus", "{place} Medical Center"),
+                  ("physical health", "health services", "mental"),
+                  ("career", *_WORK, "special education", "substance"),
+                  phrases=("health", "medical", "hospital", "nurs", "career", "pathway", "clinical",
+                           "cpr", "first aid", "injury", "concussion", "therapy", "speech")),
+            _Kind(("{place} Family Dental", "{surname} Dental Group", "{place} Smiles Dental"),
+                  ("physical health", "health services"), (),
+                  phrases=("dental", "dentist", "oral", "sealant", "fluoride", "tooth")),
+            _Kind(("{place} Eye Care", "{surname} Optometry", "{place} Vision Center"),
+                  ("physical health", "health services"), (),
+                  phrases=("vision", "eye", "glasses"), weight=0.5),
+            _Kind(("{place} Behavioral Health", "{place} Counseling Center",
+                   "{place} Family Counseling Services"),
+                  ("mental", "counsel", "substance"),
+                  ("family engagement", "safety", "special education"),
+                  weight=1.3, national=True),
+            _Kind(("{place} County Health Department", "{city} Department of Public Health"),
+                  ("physical health", "health services", "substance", "nutrition"), ("mental",),
+                  phrases=("health", "vaccin", "immuniz", "screening", "prevention", "education",
+                           "nutrition", "healthy", "lead", "dental", "vision", "hearing")),
+        ), ("{place} Health",), "health provider", 0.9, volunteers=False),
     _Profile(
-        "cultural", ("museum", "cultur", "arts", "theater", "theatre", "zoo", "orchestra"),
-        ("art", "music", "theater", "theatre", "performing", "visual", "field trip", "museum",
-         "cultur", "history", "dance"),
-        ("{place} Children's Museum", "{city} Symphony Orchestra", "{place} Science Center",
-         "{city} Museum of Art", "{city} Zoo", "{place} Theater Company", "{place} Arts Council",
-         "{city} History Museum"), 0.7),
+        "cultural", ("museum", "cultur", "arts", "theater", "theatre", "zoo", "orchestra"), (
+            _Kind(("{city} Museum of Art", "{place} Art Museum", "{place} Arts Center"),
+                  ("visual", "arts and culture", "field trip"), ("history",),
+                  phrases=("art", "museum", "gallery", "exhibit", "paint", "draw", "sculpt",
+                           "photograph", "ceramic", "cultur", "tour", "visit", "docent")),
+            _Kind(("{place} Children's Museum", "{place} Discovery Center"),
+                  ("field trip", "early childhood", "engineering"),
+                  ("arts and culture", "family engagement"),
+                  phrases=("museum", "exhibit", "play", "hands-on", "visit", "tinker", "maker",
+                           "early", "family", "science")),
+            _Kind(("{place} Science Center", "{city} Museum of Science", "{place} Planetarium"),
+                  ("engineering", "field trip"),
+                  ("environment", "math", "teacher", "computer"),
+                  phrases=("science", "stem", "museum", "planetarium", "exhibit", "experiment",
+                           "space", "astronomy", "maker", "robot", "visit", "engineering")),
+            _Kind(("{city} Symphony Orchestra", "{place} Youth Orchestra", "{place} Music Academy",
+                   "{place} Community Music School"),
+                  ("music",), ("arts and culture", "field trip", "performing"),
+                  phrases=("music", "orchestra", "symphony", "concert", "instrument", "string",
+                           "band", "lesson", "choir", "ensemble", "jazz", "piano", "violin")),
+            _Kind(("{place} Theater Company", "{place} Repertory Theatre", "{place} Playhouse"),
+                  ("theater", "theatre", "performing"),
+                  ("arts and culture", "field trip", "reading"),
+                  phrases=("theat", "drama", "play", "acting", "stage", "matinee", "performance",
+                           "improv", "costume", "set design", "script", "writing", "shakespeare")),
+            _Kind(("{place} Dance Company", "{city} Ballet", "{place} Dance Theatre"),
+                  ("dance", "performing"), ("arts and culture", "sport"),
+                  phrases=("dance", "ballet", "choreograph", "movement", "folklorico", "step",
+                           "tap", "hip hop", "performance", "recital")),
+            _Kind(("{city} Zoo", "{place} Aquarium", "{place} Nature Center",
+                   "{place} Botanical Garden"),
+                  ("field trip", "environment", "outdoor"), ("engineering",),
+                  phrases=("zoo", "aquarium", "nature", "animal", "wildlife", "garden", "botanic",
+                           "conservation", "habitat", "ecolog", "marine", "outdoor", "plant",
+                           "visit", "biology", "ocean", "bird")),
+            _Kind(("{city} History Museum", "{place} Historical Society",
+                   "{place} Heritage Center"),
+                  ("history", "civic", "field trip"), ("arts and culture",),
+                  phrases=("history", "historic", "heritage", "museum", "primary source",
+                           "artifact", "exhibit", "civil rights", "visit", "tour", "oral")),
+            _Kind(("{place} Arts Council", "{place} Arts Alliance",
+                   "{place} Community Arts Center"),
+                  ("arts and culture", "visual", "music", *_PERFORMING), ("fund", "after-school")),
+        ), ("{place} Cultural Center",), "cultural institution", 0.7),
     _Profile(
-        "foundation", ("foundation", "philanthrop", "funder", "grantmak"),
-        ("fund", "grant", "scholarship", "donation", "supplies"),
-        ("{place} Community Foundation", "{surname} Family Foundation", "{city} Education Fund",
-         "{place} Youth Fund", "{surname} Charitable Trust"), 0.5),
+        "foundation", ("foundation", "philanthrop", "funder", "grantmak"), (
+            _Kind(("{place} Community Foundation", "{surname} Family Foundation",
+                   "{surname} Charitable Trust", "{surname}-{surname2} Foundation"),
+                  ("fund", "grant"), ("donation", "college"), weight=2.0, national=True,
+                  sessions=False),
+            _Kind(("{place} Education Foundation", "{city} Public Education Fund",
+                   "{place} Schools Foundation"),
+                  ("fund", "grant", "equipment", "donation"), ("teacher", "college"),
+                  phrases=("grant", "fund", "supplies", "classroom", "teacher", "donation",
+                           "materials", "sponsor", "matching", "stipend"), sessions=False),
+            _Kind(("{surname} Scholarship Fund", "{place} Scholars Foundation"),
+                  ("college",), ("fund", "grant"),
+                  phrases=("scholarship", "financial aid", "college cost", "college afford",
+                           "pell", "college savings", "student aid"),
+                  weight=0.6, national=True, sessions=False),
+        ), ("{place} Foundation",), "foundation", 0.5, volunteers=False),
     _Profile(
-        "business", ("business", "company", "corporat", "employer", "firm", "industry"),
-        ("career", "internship", "work-based", "job", "equipment", "financial", "workforce",
-         "technology", "entrepreneur", "business", "industry"),
-        ("{surname} & Co. Engineering", "{place} Credit Union", "{surname} Technologies",
-         "{place} Builders Inc.", "{surname} & {surname2} LLP", "{city} Regional Bank",
-         "{place} Software", "{surname} Manufacturing", "{place} Grocers"), 1.6),
+        "business", ("business", "company", "corporat", "employer", "firm", "industry"), (
+            _Kind(("{place} Credit Union", "{place} Savings Bank", "{place} Community Bank",
+                   "First National Bank of {place}"),
+                  ("financial", "entrepreneur"), ("career", "fund", "volunteer", "college"),
+                  phrases=("bank", "saving", "credit", "budget", "money", "financial", "finance",
+                           "scholarship", "college savings", "sponsor", "entrepreneur",
+                           "business")),
+            _Kind(("{place} Software", "{surname} Technologies", "{place} Data Systems",
+                   "{surname} Labs", "{place} Digital"),
+                  ("computer", "digital", "equipment", "career"), (*_WORK, "math", "mentor"),
+                  phrases=("coding", "code", "computer", "software", "laptop", "device", "tech",
+                           "cyber", "web", "app", "ai", "data", "internet", "hotspot", "chromebook",
+                           "tablet", "digital", "hackathon", "refurbished", "it "),
+                  weight=1.3, national=True),
+            _Kind(("{surname} & Co. Engineering", "{surname} Engineering Group",
+                   "{place} Engineering Associates"),
+                  ("engineering", "robotics", "career"), (*_WORK, "math", "mentor", "computer"),
+                  phrases=("engineer", "robot", "stem", "design", "bridge", "circuit", "career",
+                           "job shadow", "internship", "workplace", "math", "steam")),
+            _Kind(("{place} Builders Inc.", "{surname} Construction",
+                   "{surname} Brothers Contracting"),
+                  (*_WORK, "career", "facilit"), ("volunteer", "equipment"),
+                  phrases=("construction", "trades", "carpentry", "weld", "apprentice", "hvac",
+                           "plumbing", "electrical", "osha", "renovation", "repair", "playground",
+                           "building", "build day", "tools", "career", "job shadow", "site")),
+            _Kind(("{surname} Manufacturing", "{place} Industries", "{place} Precision Products"),
+                  (*_WORK, "career", "engineering"), ("equipment", "volunteer"),
+                  phrases=("manufactur", "cnc", "machin", "weld", "apprentice", "mechatronics",
+                           "plant tour", "industry", "career", "job shadow", "engineer", "robot")),
+            _Kind(("{surname} & {surname2} LLP", "{surname} Law Group"),
+                  ("civic", "law"), ("mentor", "career", "college"),
+                  phrases=("law", "legal", "court", "trial", "rights", "justice", "constitution",
+                           "debate", "judge", "civic", "mentor", "career")),
+            _Kind(("{place} Grocers", "{surname}'s Market", "{place} Fresh Market"),
+                  _FOOD, ("volunteer", "fund"),
+                  phrases=("food drive", "food box", "free food", "healthy food", "produce",
+                           "fruit", "vegetable", "snack", "meal", "grocer",
+                           "nutrition", "cooking", "breakfast", "pantry", "drive", "healthy",
+                           "sponsor", "donation"), sessions=False),
+            _Kind(("{place} Power & Light", "{place} Water Company", "{place} Energy"),
+                  ("environment", "sustainab", "engineering"), ("career", *_WORK),
+                  phrases=("energy", "water", "solar", "conservation", "efficien", "renewable",
+                           "electric", "recycl", "utility", "lineworker", "engineer", "stem"),
+                  weight=0.6),
+            _Kind(("{place} Sporting Goods", "{surname} Sports"),
+                  ("sport", "recreation"), ("equipment", "volunteer", "fund"),
+                  phrases=("equipment", "gear", "jersey", "uniform", "ball", "cleat", "helmet",
+                           "bike", "coach"), weight=0.5,
+                  sessions=False),
+            _Kind(("{city} Chamber of Commerce, {place} Office", "{place} Business Association"),
+                  ("career", *_WORK, "entrepreneur"), ("mentor", "volunteer", "financial"),
+                  weight=0.7),
+            _Kind(("{place} Creative", "{surname} Design Studio", "{place} Media Group"),
+                  ("visual", "career", "entrepreneur"), (*_WORK, "computer"),
+                  phrases=("design", "graphic", "media", "photo", "film", "video", "animation",
+                           "podcast", "marketing", "advertising", "brand", "career", "internship"),
+                  weight=0.5),
+            _Kind(("{surname} Consulting Group", "{place} Analytics"),
+                  ("research", "evaluation"), ("career", "mentor", "teacher"), weight=0.4,
+                  national=True),
+            _Kind(("{place} Charter Coach", "{place} Transit Lines", "{surname} Bus Company"),
+                  ("transport",), ("career",), weight=0.4, sessions=False),
+        ), ("{surname} Group",), "business", 1.6),
     _Profile(
         "community", ("community", "faith", "church", "religio", "congregation", "civic",
-                      "neighborhood", "grassroots"),
-        ("food", "cloth", "basic need", "mentor", "family", "volunteer", "hunger", "english",
-         "after-school", "after school", "youth"),
-        ("{place} Community Church", "{place} Interfaith Council", "St. {saint} Parish",
-         "{place} Rotary Club", "{city} Lions Club", "{place} Neighborhood Association",
-         "{place} Community Center", "{place} Kiwanis Club", "{place} PTA"), 0.9),
+                      "neighborhood", "grassroots"), (
+            _Kind(("{place} Community Church", "St. {saint} Parish", "{place} Interfaith Council",
+                   "{place} Baptist Church", "{place} Islamic Center", "{place} Methodist Church"),
+                  (*_FOOD, "basic need", "housing", "tutor", "mentor"),
+                  ("volunteer", "family engagement", "after-school", "english"), weight=1.5,
+                  phrases=("food", "pantry", "meal", "backpack", "coat", "cloth", "shoes",
+                           "uniform", "hygiene", "toy", "holiday", "homework", "tutoring", "mentor",
+                           "volunteer", "drive", "donation", "snack", "breakfast", "supper")),
+            _Kind(("{place} Rotary Club", "{place} Kiwanis Club", "{place} Optimist Club"),
+                  ("volunteer", "reading", "fund", "leadership"), ("equipment", "college"),
+                  phrases=("volunteer", "service", "dictionar", "book", "read", "grant",
+                           "scholarship", "sponsor", "interact", "key club", "leadership",
+                           "supplies", "drive", "day of service")),
+            _Kind(("{place} Lions Club",),
+                  ("physical health", "health services", "volunteer"), ("reading", "fund"),
+                  phrases=("vision", "eye", "glasses", "hearing", "screening", "volunteer",
+                           "service", "book", "read", "scholarship"), weight=0.4),
+            _Kind(("{place} Neighborhood Association", "{place} Community Association",
+                   "{place} Block Club"),
+                  ("volunteer", "environment", "safety"), ("family engagement", "facilit"),
+                  phrases=("volunteer", "cleanup", "clean-up", "garden", "tree", "beautification",
+                           "safe passage", "safety", "crossing", "mural", "community", "service")),
+            _Kind(("{place} Community Center", "{place} Neighborhood House",
+                   "{place} Settlement House"),
+                  ("after-school", "summer", "family engagement", "english", "sport"),
+                  ("food", "facilit", "tutor", "adult learning")),
+            _Kind(("{place} PTA", "{place} Parent Network", "{place} Parents Council"),
+                  ("volunteer", "family engagement", "fund"), ("equipment", "after-school"),
+                  phrases=("volunteer", "parent", "family", "fundrais", "bake sale", "supplies",
+                           "drive", "grant", "night", "event")),
+            _Kind(("{place} American Legion Post", "{place} VFW Post"),
+                  ("civic", "history", "leadership"), ("volunteer", "college"),
+                  phrases=("veteran", "history", "flag", "memorial", "civic", "constitution",
+                           "boys state", "girls state", "leadership", "scholarship", "oratory",
+                           "american"), weight=0.4),
+            _Kind(("{city} Retired Teachers Association", "{place} Senior Center"),
+                  ("tutor", "reading", "volunteer"), ("mentor",), weight=0.5),
+        ), ("{place} Community Group",), "community organization", 0.9),
     _Profile(
-        "youth", ("youth", "club", "sport", "recreation", "ymca", "scout"),
-        ("sport", "athlet", "recreation", "after-school", "after school", "summer", "outdoor",
-         "mentor", "leadership"),
-        ("{place} YMCA", "{city} Youth Soccer League", "{place} Recreation Center",
-         "{place} Scouts Council", "Boys & Girls Club of {city}"), 0.6),
+        "youth", ("youth", "club", "sport", "recreation", "ymca", "scout"), (
+            _Kind(("{place} YMCA", "Boys & Girls Club of {place}", "{place} Youth Center"),
+                  ("after-school", "summer", "sport", "leadership"), ("mentor", "tutor", *_FOOD)),
+            _Kind(("{place} Youth Soccer League", "{place} Little League", "{place} Running Club"),
+                  ("sport", "recreation"), ("leadership", "after-school", "mentor")),
+            _Kind(("{place} Scouts Council", "{place} 4-H Club"),
+                  ("leadership", "outdoor", "environment"), ("after-school", "volunteer")),
+        ), ("{place} Youth Club",), "youth organization", 0.6),
     _Profile(
-        "government", ("government", "agency", "municipal", "city", "county", "public", "state"),
-        ("civic", "facilit", "basic need", "housing", "transport", "safety", "food",
-         "attendance", "environment", "sport", "recreation"),
-        ("{place} Parks Department", "{city} Office of Youth Services",
-         "{place} County Extension Office", "{city} Fire Department",
-         "{city} Police Athletic League", "{city} Housing Authority", "{city} Public Works"), 0.8),
+        "government", ("government", "agency", "municipal", "city", "county", "public", "state"), (
+            _Kind(("{place} Parks and Recreation", "{place} Parks Department",
+                   "{place} Recreation Center"),
+                  ("sport", "recreation", "after-school", "summer", "outdoor", "environment",
+                   "facilit"), ("field trip", "volunteer"), weight=1.5,
+                  phrases=("park", "recreation", "rec ", "league", "sports", "swim", "pool",
+                           "field", "gym", "camp", "summer", "after-school", "after school",
+                           "nature", "outdoor", "trail", "hiking", "fitness", "tennis", "soccer",
+                           "basketball", "space", "program")),
+            _Kind(("{city} Fire Department, Station {num}", "{place} Fire Rescue",
+                   "{place} Fire District"),
+                  ("safety", "physical health", "health services", "career"), (*_WORK,),
+                  phrases=("fire", "emergency", "cpr", "first aid", "aed", "stop the bleed",
+                           "injury prevention", "water safety", "firefighter", "emt", "career day",
+                           "career fair", "safety plan", "drill")),
+            _Kind(("{city} Police Department, {place} Precinct", "{place} County Sheriff's Office"),
+                  ("safety", "violence", "substance"), ("mentor", "career", "civic"),
+                  phrases=("safety", "police", "law enforcement", "resource officer",
+                           "gang prevention", "violence prevention", "internet", "predator",
+                           "stranger danger", "personal safety", "bike safety", "drug",
+                           "d.a.r.e", "dare", "alcohol", "vaping prevention", "mentor", "career",
+                           "know your rights", "youth court", "teen court")),
+            _Kind(("{city} Police Athletic League, {place} Chapter",),
+                  ("sport", "recreation", "mentor"), ("safety", "after-school", "leadership"),
+                  weight=0.5),
+            _Kind(("{city} Housing Authority, {place} Office", "{place} Housing Authority"),
+                  ("basic need", "housing", "family engagement"), ("after-school", "financial"),
+                  phrases=("housing", "rent", "shelter", "eviction", "utility", "family",
+                           "resource", "case management", "benefits"), weight=0.6),
+            _Kind(("{place} County Department of Human Services",
+                   "{place} County Office of Family Services"),
+                  ("basic need", "housing", *_FOOD, "family engagement"),
+                  ("early childhood", "mental"),
+                  phrases=("snap", "ebt", "wic", "benefit", "food", "meal", "housing",
+                           "assistance", "case management", "family", "child care", "emergency",
+                           "utility", "resource", "foster", "kinship", "services")),
+            _Kind(("{place} County Extension Office", "{place} County 4-H"),
+                  (*_FOOD, "environment", "leadership"), ("financial", "family engagement"),
+                  phrases=("nutrition", "cooking", "healthy", "garden", "farm", "4-h", "agricult",
+                           "leadership", "science", "snap", "food", "plants")),
+            _Kind(("{place} Transit Authority", "{place} County Transit"),
+                  ("transport",), ("safety", "career"), weight=0.5),
+            _Kind(("{place} Workforce Development Board", "{place} American Job Center"),
+                  (*_WORK, "career"), ("financial", "adult learning"),
+                  phrases=("summer job", "youth employment", "job", "work", "career",
+                           "apprentice", "internship", "resume", "interview", "workforce")),
+            _Kind(("{place} County Board of Elections", "{place} County Juvenile Court",
+                   "{place} County Clerk's Office"),
+                  ("civic", "law"), ("leadership", "safety"), weight=0.5,
+                  phrases=("vot", "election", "poll", "court", "civic", "government", "law",
+                           "rights", "mock trial", "know your rights", "citizenship")),
+            _Kind(("{place} Office of Youth Services", "{place} Youth Commission"),
+                  ("after-school", "summer", "attendance", "mentor", "leadership"),
+                  ("sport", "career", "mental")),
+            _Kind(("{place} Public Works", "{place} Soil and Water Conservation District",
+                   "{place} Water Department"),
+                  ("environment", "sustainab"), ("career", "field trip"),
+                  phrases=("water", "recycl", "compost", "waste", "stormwater", "watershed",
+                           "conservation", "tree", "rain", "energy", "litter", "cleanup",
+                           "environment"), weight=0.6),
+        ), ("{place} Public Office",), "public agency", 0.8, volunteers=False),
     _Profile(
-        "volunteer", ("volunteer", "individual", "parent", "retire"),
-        ("tutor", "mentor", "reading", "volunteer", "literacy"),
-        ("{place} Volunteer Corps", "{city} Retired Teachers Association",
-         "{place} Parent Network", "{surname} Volunteer Group"), 0.5, avoid=("financial", "money")),
+        "volunteer", ("volunteer", "individual", "parent", "retire"), (
+            _Kind(("{place} Volunteer Corps", "{surname} Volunteer Group"),
+                  ("volunteer", "tutor", "mentor"), ("reading",)),
+            _Kind(("{city} Retired Teachers Association", "{place} Parent Network"),
+                  ("tutor", "reading", "volunteer"), ("mentor", "family engagement")),
+        ), ("{place} Volunteers",), "volunteer group", 0.5, avoid=_MONEY),
     _Profile(
-        "nonprofit", ("nonprofit", "non-profit", "non profit", "charit", "ngo"),
-        ("mentor", "tutor", "after-school", "after school", "family", "food", "enrichment",
-         "youth", "literacy", "basic need", "english"),
-        ("{surname} Tutoring Collective", "{place} Youth Alliance", "{place} Mentoring Network",
-         "{place} Food Bank", "{city} Reads", "{place} Family Resource Center",
-         "Friends of {place}", "{place} Learning Project"), 1.8),
+        "nonprofit", ("nonprofit", "non-profit", "non profit", "charit", "ngo"), (
+            _Kind(("{surname} Tutoring Collective", "{place} Learning Center", "{place} Tutors",
+                   "{place} Homework Club"),
+                  ("tutor", "math", "reading"),
+                  ("college", "english", "after-school", "mentor", "special education"),
+                  weight=1.4, national=True),
+            _Kind(("{place} Food Bank", "{place} Food Pantry", "Harvest {place}",
+                   "{place} Community Kitchen", "{place} Food Rescue"),
+                  _FOOD, ("basic need", "family engagement", "volunteer"), weight=1.1,
+                  phrases=("food", "pantry", "meal", "backpack", "snack", "produce", "fruit",
+                           "vegetable", "groceri", "breakfast", "supper", "nutrition", "cooking",
+                           "snap", "drive", "holiday", "fridge", "distribution", "box", "bag")),
+            _Kind(("{place} Mentoring Network", "{place} Mentors", "{place} Mentoring Partnership"),
+                  ("mentor",), ("leadership", "career", "college", "tutor", "attendance"),
+                  weight=1.2, national=True),
+            _Kind(("{place} Literacy Council", "{place} Book Project", "{place} Reads",
+                   "Books for {place} Kids"),
+                  _READING,
+                  ("early childhood", "family engagement", "english", "tutor", "volunteer"),
+                  national=True),
+            _Kind(("{place} Family Resource Center", "{place} Family Services",
+                   "{place} Family Alliance"),
+                  ("family engagement", "basic need", "early childhood"),
+                  ("food", "english", "mental", "financial")),
+            _Kind(("{place} Youth Alliance", "Boys & Girls Club of {place}", "{place} YMCA",
+                   "{place} Youth Center"),
+                  ("after-school", "summer", "sport", "recreation", "leadership"),
+                  ("mentor", "tutor", *_FOOD, "arts and culture"), weight=1.2),
+            _Kind(("{place} College Access Network", "{place} Scholars", "First Gen {place}",
+                   "{place} College Bound"),
+                  ("college",), ("mentor", "career", "financial", "tutor"), national=True),
+            _Kind(("{place} STEM Collaborative", "Code {place}", "{place} Robotics League",
+                   "{place} Maker Lab"),
+                  ("computer", "engineering", "robotics", "math"),
+                  ("after-school", "mentor", "teacher"),
+                  national=True),
+            _Kind(("{place} Immigrant Services", "{place} Refugee Services",
+                   "{place} Welcome Center"),
+                  ("english", "family engagement"),
+                  ("basic need", "tutor", "civic", "adult learning"),
+                  weight=0.6),
+            _Kind(("{place} Youth Counseling Services", "{place} Center for Grief and Healing",
+                   "{place} Family Counseling"),
+                  ("mental", "counsel", "substance"), ("family engagement", "safety"), weight=0.6,
+                  national=True),
+            _Kind(("{place} Conservancy", "{place} Watershed Council", "{place} Garden Project",
+                   "{place} Audubon Society"),
+                  ("environment", "outdoor", "sustainab"), ("field trip", "volunteer"),
+                  weight=0.6),
+            _Kind(("{place} Young Artists", "{place} Youth Arts Project",
+                   "{place} Arts Collective"),
+                  ("arts and culture", "visual", "music", *_PERFORMING), ("after-school",),
+                  weight=0.4),
+            _Kind(("{place} Music Project", "{place} Youth Orchestra",
+                   "{place} Community Music School"),
+                  ("music",), ("arts and culture", "after-school"), weight=0.3),
+            _Kind(("{place} Youth Theater", "{place} Youth Dance Project"),
+                  _PERFORMING, ("arts and culture", "reading", "after-school"), weight=0.3),
+            _Kind(("{place} Early Learning Coalition", "{place} Child Development Center",
+                   "{place} Head Start"),
+                  ("early childhood", "kindergarten"),
+                  ("family engagement", "reading", "special education"),
+                  weight=0.6),
+            _Kind(("{place} Disability Network", "{place} Inclusion Project",
+                   "{place} Center for Independent Living"),
+                  ("special education", "inclusion"),
+                  ("family engagement", "sport", "mental"), weight=0.8),
+            _Kind(("{place} Young Entrepreneurs", "{place} Youth Economic Alliance"),
+                  ("financial", "entrepreneur"), ("career", "college"), weight=0.4, national=True),
+            _Kind(("{place} Peace Project", "{place} Center for Restorative Practice",
+                   "{place} Youth Violence Prevention Network"),
+                  ("safety", "violence"), ("mentor", "mental", "leadership"), weight=0.5),
+            _Kind(("{place} Graduation Coalition", "{place} Youth Reengagement Center",
+                   "Every Student Present {place}"),
+                  ("attendance", "dropout"),
+                  ("mentor", "family engagement", "tutor", "college"), weight=0.7),
+            _Kind(("{place} Clothing Closet", "{place} Family Shelter", "{place} Housing Alliance",
+                   "Coats for {place} Kids"),
+                  ("basic need", "housing"), ("food", "family engagement"), weight=0.6),
+            _Kind(("{place} Volunteer Corps", "{place} Service Corps", "{place} Cares"),
+                  ("volunteer",), ("tutor", "mentor", "reading", "environment"), weight=0.5),
+            _Kind(("{place} Youth Civic League", "{place} Center for Civic Education",
+                   "{place} Youth Court"),
+                  ("civic", "law", "history"), ("leadership", "college"), weight=0.4),
+            _Kind(("{place} Prevention Coalition", "{place} Drug-Free Youth Coalition"),
+                  ("substance",), ("mental", "leadership"), weight=0.4),
+            _Kind(("{place} Teacher Center", "{place} Educator Collaborative",
+                   "{place} Teaching Fellows"),
+                  ("teacher",), ("research", "math", "reading"), weight=0.4, national=True),
+            _Kind(("{place} Youth Leadership Institute", "{place} Scouts Council"),
+                  ("leadership", "character"), ("after-school", "outdoor", "mentor"), weight=0.5),
+            _Kind(("{place} Youth Sports Alliance", "{place} Youth Soccer League",
+                   "{place} Running Club"),
+                  ("sport", "recreation"), ("leadership", "after-school", "mentor"), weight=0.5),
+            _Kind(("Friends of {place} Schools",),
+                  ("fund", "volunteer", "equipment"), ("family engagement",), weight=0.4),
+        ), ("{place} Youth Alliance",), "nonprofit", 1.8),
 )
-_FALLBACK_PROFILE = _Profile(
-    "other", (), (), ("{place} {label}", "{city} {label} Network", "{surname} {label} Group"), 0.5)
+_FALLBACK_PROFILE = _Profile("other", (), (), ("{place} {label}", "{surname} {label} Group"),
+                             "", 0.5)
+#: Offerings any organisation may add to its own (staff who volunteer or mentor, a career day,
+#: a donation drive): a share of partners' extra offerings come from these.
+GENERAL_OFFER_WORDS: tuple[str, ...] = ("volunteer", "mentor", "career", "donation")
+_GENERAL_SHARE = 0.15
+#: Offerings of adults' work at school rather than of students' activities: teacher development
+#: goes to teachers, research, funding and facilities to the school. Sentences about students or
+#: families ("for K-5 students", "to students and families") are not used for them.
+STAFF_AUDIENCE_WORDS: tuple[str, ...] = ("teacher", "professional development", "staff")
+SCHOOL_AUDIENCE_WORDS: tuple[str, ...] = ("research", "evaluation", "fund", "grant", "facilit")
+#: Offerings for families rather than students ("parent workshops"): no "for K-5 students".
+FAMILY_AUDIENCE_WORDS: tuple[str, ...] = ("family engagement", "adult learning", "parent")
+
 
 # Keywords that make a need more common at some school levels (elementary ... K-12) ...
 _LEVEL_NEED_WORDS: tuple[tuple[str, ...], ...] = (
@@ -464,45 +1082,84 @@ _POVERTY_NEED_WORDS = ("food", "nutrition", "hunger", "meal", "cloth", "housing"
                        "basic need", "uniform", "hygiene", "transport")
 
 # ---------------------------------------------------------------------------
-# Text templates ({P} = capitalised phrase)
+# Text templates ({P} = capitalised phrase) and what each needs of its row
 # ---------------------------------------------------------------------------
+# A row (a school's need, a partner's offering) is described by bit flags: how the offering is
+# delivered, who it is for, and what the phrase in the sentence says. A template lists flags
+# (_TEMPLATE_FLAGS) and is used only for rows they fit:
+#   session / goods - offerings run as sessions by people / things, money or places
+#   local           - says it happens on site: never for remote partners
+#   online          - says it happens online or anywhere: remote partners only
+#   hybrid          - "on campus or online": in-person partners whose offering could be remote
+#   students        - names students as who gets it (not teacher PD, research, parent workshops)
+#   young           - names students or families (not teacher PD, research, funding)
+#   staff           - names teachers and staff as who gets it
+#   problem / recipients / offer / nonpeople - the phrase names a problem / people served (in
+#                     the plural) / a service / anything but people ("our students struggle with"
+#                     a problem only)
+#   service         - the phrase names a service or thing, not a subject ("we provide algebra")
+#   volunteers      - says volunteers do it: organisations that work with volunteers only
+_BIT_SESSION, _BIT_REMOTE, _BIT_REMOTE_OK, _BIT_SAY_ONLINE = 1, 2, 4, 8
+_BIT_STUDENTS, _BIT_YOUNG, _BIT_STAFF = 16, 32, 64
+_BIT_PROBLEM, _BIT_PEOPLE, _BIT_TOPIC, _BIT_ONLINE_WORD = 128, 256, 512, 1024
+_BIT_VOLUNTEERS, _BIT_PROVIDER, _BIT_PLURAL = 2048, 4096, 8192
+_N_CODES = 16384
 
-_NEED_MAIN = (
-    "Our students struggle with {p}.",
-    "We are looking for help with {p} and {q}.",
-    "Many families have asked about {p}.",
-    "We need support with {p}.",
-    "Our biggest need right now is {p}.",
-    "We are seeking a partner who can help with {p}.",
-    "{P} is our top priority this year.",
-    "Looking for {p} for our {g} students.",
-    "We would love a partner for {p}, especially {q}.",
-    "Can anyone help with {p}?",
-    "{P} and {q} are urgent needs for our {lvl} students.",
-    "Our teachers keep seeing the need for {p}.",
-    "Priority: {p}.",
-    "We have no budget for {p} and would welcome help.",
-    "Parents keep asking us about {p}.",
-    "Need: {p}, {q}.",
-    "Our {lvl} students would benefit from {p}.",
-    "Staff have identified {p} as a major gap.",
+
+def _flag_fits(flag: str, code: np.ndarray) -> np.ndarray:
+    """Which row codes a template flag allows."""
+    has = lambda bit: (code & bit) != 0  # noqa: E731
+    return {
+        "session": has(_BIT_SESSION), "goods": ~has(_BIT_SESSION), "local": ~has(_BIT_REMOTE),
+        "online": has(_BIT_REMOTE) & ~has(_BIT_ONLINE_WORD),
+        "hybrid": ~has(_BIT_REMOTE) & has(_BIT_REMOTE_OK) & ~has(_BIT_ONLINE_WORD),
+        "students": has(_BIT_STUDENTS), "young": has(_BIT_YOUNG), "staff": has(_BIT_STAFF),
+        "problem": has(_BIT_PROBLEM) & ~has(_BIT_PEOPLE),
+        "recipients": has(_BIT_PEOPLE) & has(_BIT_PLURAL) & ~has(_BIT_PROVIDER),
+        "offer": ~has(_BIT_PROBLEM) & ~has(_BIT_PEOPLE), "nonpeople": ~has(_BIT_PEOPLE),
+        "service": ~has(_BIT_TOPIC | _BIT_PROBLEM | _BIT_PEOPLE),
+        "volunteers": has(_BIT_VOLUNTEERS),
+    }[flag]
+
+
+_NEED_MAIN: tuple[tuple[str, str], ...] = (
+    ("Our students struggle with {p}.", "problem students"),
+    ("We are looking for help with {p} and {q}.", "nonpeople"),
+    ("Many families have asked about {p}.", "offer young"),
+    ("We need support with {p}.", ""),
+    ("Our biggest need right now is {p}.", "nonpeople"),
+    ("We are seeking a partner who can help with {p}.", ""),
+    ("Our top priority this year is {p}.", "nonpeople"),
+    ("Looking for {p} for our {g} students.", "service students"),
+    ("We would love a partner for {p}, especially {q}.", "offer"),
+    ("Can anyone help with {p}?", ""),
+    ("{P} and {q} are urgent needs for our {lvl} students.", "nonpeople students"),
+    ("Our teachers keep seeing the need for {p}.", "offer"),
+    ("Priority: {p}.", ""),
+    ("We have no budget for {p} and would welcome help.", "service"),
+    ("Parents keep asking us about {p}.", "offer young"),
+    ("Need: {p}, {q}.", ""),
+    ("Our {lvl} students would benefit from {p}.", "offer students"),
+    ("Staff have identified {p} as a major gap.", "nonpeople"),
+    ("We serve many {p}.", "recipients"),
+    ("Many of our students deal with {p}.", "problem students"),
 )
-_NEED_MORE = (
-    "We are also looking for {p}.",
-    "Our counselors mention {p} often.",
-    "Help with {q} would make a big difference.",
-    "{P} remains a challenge.",
+_NEED_MORE: tuple[tuple[str, str], ...] = (
+    ("We are also looking for {p}.", "offer"),
+    ("Our counselors mention {p} often.", ""),
+    ("Help with {p} would make a big difference.", ""),
+    ("We still struggle with {p}.", "problem"),
 )
-_NEED_SECONDARY = (
-    "We could also use help with {p}.",
-    "Secondary need: {p}.",
-    "Another priority is {p}.",
-    "Some families have asked about {p} as well.",
-    "Support with {p} would also help.",
-    "Also interested in {p}.",
-    "In addition, {p}.",
-    "{P} would be a bonus.",
-    "Teachers also mentioned {p}.",
+_NEED_SECONDARY: tuple[tuple[str, str], ...] = (
+    ("We could also use help with {p}.", ""),
+    ("Secondary need: {p}.", ""),
+    ("Another priority is {p}.", "nonpeople"),
+    ("Some families have asked about {p} as well.", "offer young"),
+    ("Support with {p} would also help.", ""),
+    ("Also interested in {p}.", "offer"),
+    ("In addition, {p}.", ""),
+    ("Help with {p} would be a bonus.", ""),
+    ("Teachers also mentioned {p}.", ""),
 )
 _NEED_CONTEXT = (
     "We are a Title I school serving {n} students.",
@@ -517,49 +1174,47 @@ _NEED_CONTEXT = (
     "We serve {n} {lvl} students in {city}.",
     "Enrollment has grown every year since we opened.",
 )
-_HOST_SESSIONS = "We can host sessions after school."
-_NEED_CLOSING = (
-    "Thank you!",
-    "Please reach out to our front office.",
-    "Any help is appreciated.",
-    _HOST_SESSIONS,
-    "Contact our principal to learn more.",
-    "We are flexible on scheduling.",
+_NEED_CLOSING: tuple[tuple[str, str], ...] = (
+    ("Thank you!", ""),
+    ("Please reach out to our front office.", ""),
+    ("Any help is appreciated.", ""),
+    ("We can host sessions after school.", "session"),
+    ("Contact our principal to learn more.", ""),
+    ("We are flexible on scheduling.", ""),
 )
-# Partner sentences carry delivery flags, so the wording fits the offering and the partner:
-#   session - only for offerings run as sessions by people (not things, money or places)
-#   goods   - only for things, money or places
-#   local   - says it happens on site: never for remote partners
-#   online  - says it happens online or anywhere: remote partners only
-#   hybrid  - "on campus or online": in-person partners whose offering could also be remote
 _OFFER_MAIN: tuple[tuple[str, str], ...] = (
-    ("We offer {p} for {g} students.", ""),
-    ("Volunteers provide {p} at schools and community sites.", "session local"),
-    ("Our team runs {p} programs year-round.", "session"),
-    ("We provide {p} and {q}.", ""),
-    ("{P} is at the heart of what we do.", ""),
-    ("Our staff delivers {p} on campus or online.", "session hybrid"),
-    ("Free {p} for schools in {city}.", "local"),
+    ("We offer {p} for {g} students.", "service students"),
+    ("Volunteers provide {p} at schools and community sites.",
+     "session local service young volunteers"),
+    ("Our team runs {p} year-round.", "session service"),
+    ("We provide {p} and {q}.", "service"),
+    ("Our main focus is {p}.", ""),
+    ("Our staff delivers {p} on campus or online.", "session hybrid service"),
+    ("Free {p} for schools in {city}.", "local service"),
     ("We specialize in {p}.", ""),
-    ("Programs include {p} and {q}.", "session"),
+    ("Programs include {p} and {q}.", "session service"),
     ("We partner with schools on {p}.", ""),
-    ("Offering {p} to students and families.", ""),
-    ("Services: {p}, {q}.", ""),
-    ("We bring {p} to {g} classrooms.", "local"),
-    ("Trained volunteers help with {p}.", "session"),
-    ("We deliver {p} by video to {g} students anywhere.", "session online"),
+    ("Offering {p} to students and families.", "service young"),
+    ("Services: {p}, {q}.", "service"),
+    ("We bring {p} to schools across {city}.", "session local"),
+    ("Trained volunteers help with {p}.", "session young volunteers"),
+    ("We deliver {p} by video to {g} students anywhere.", "session online students"),
     ("We run {p} online for schools across the country.", "session online"),
-    ("Schools anywhere can apply to us for {p}.", "goods online"),
+    ("Schools anywhere can apply to us for {p}.", "goods online service"),
+    ("Schools in {city} can apply to us for {p}.", "goods local service"),
+    ("We offer {p} for teachers and school staff.", "staff service"),
+    ("We help schools in {city} with {p}.", "local"),
 )
 _OFFER_SECONDARY: tuple[tuple[str, str], ...] = (
-    ("We also offer {p}.", ""),
-    ("Additional services: {p}.", ""),
+    ("We also offer {p}.", "service"),
+    ("Additional services: {p}.", "service"),
     ("We can also help with {p}.", ""),
-    ("Our volunteers also support {p}.", "session"),
+    ("Our volunteers also support {p}.", "session young volunteers"),
     ("Ask us about {p}.", ""),
-    ("{P} is available on request.", ""),
-    ("Some sites also provide {p}.", "local"),
-    ("{P} is also available online.", "session online"),
+    ("Also available on request: {p}.", "service"),
+    ("Some sites also provide {p}.", "local service"),
+    ("Also available online: {p}.", "session online service"),
+    ("Our work also covers {p}.", ""),
 )
 _OFFER_CONTEXT: tuple[tuple[str, str], ...] = (
     ("{name} has served {city} since {year}.", "local"),
@@ -567,7 +1222,7 @@ _OFFER_CONTEXT: tuple[tuple[str, str], ...] = (
     ("We are a {label} based in {city}.", ""),
     ("Founded in {year}, we work with local schools and families.", "local"),
     ("We believe strong communities build strong schools.", ""),
-    ("Our staff and volunteers reflect the communities we serve.", ""),
+    ("Our staff and volunteers reflect the communities we serve.", "volunteers"),
     ("We serve students in grades {g}.", ""),
     ("We have worked with schools across {city} for years.", "local"),
     ("Based in {city}, we work with schools across the country.", "online"),
@@ -773,17 +1428,6 @@ def _keyword_mask(tax: Taxonomy, words: tuple[str, ...]) -> np.ndarray:
     return np.array([_words_hit(_category_name(c), words) for c in tax.categories], dtype=bool)
 
 
-def _keyword_score(tax: Taxonomy, words: tuple[str, ...]) -> np.ndarray:
-    """Per category: distinct keywords in its name, plus a little for those only in its description."""
-    out = np.zeros(len(tax.categories))
-    for i, c in enumerate(tax.categories):
-        name, desc = _category_name(c), c.description.lower()
-        for w in words:
-            # Descriptions list many examples ("assistive technology"), so they count less.
-            out[i] += 1.0 if _words_hit(name, (w,)) else 0.2 if _words_hit(desc, (w,)) else 0.0
-    return out
-
-
 def _word_regex(words: tuple[str, ...]) -> re.Pattern[str]:
     """One pattern for whole words or phrases; a trailing ``*`` allows any ending."""
     alts = [re.escape(w[:-1]) if w.endswith("*") else re.escape(w) + r"(?![a-z0-9])"
@@ -861,6 +1505,84 @@ def remote_categories(taxonomy: Taxonomy | None = None) -> tuple[str, ...]:
     return tuple(s for s, ok in zip(tax.category_slugs, _remote_mask(tax)) if ok)
 
 
+def _term_regex(words: tuple[str, ...], at_end: bool = False) -> re.Pattern[str]:
+    """Whole words or phrases (a hyphenated word is one word); ``*`` allows any start or ending.
+    With ``at_end`` the match must end the text."""
+    alts = []
+    for w in words:
+        core = re.escape(w.strip("*"))
+        if w.startswith("*"):
+            core = "[a-z0-9-]+" + core
+        if w.endswith("*"):
+            core += "[a-z0-9-]*"
+        alts.append(core)
+    return re.compile(r"(?<![a-z0-9-])(?:" + "|".join(alts) + ")"
+                      + ("$" if at_end else r"(?![a-z0-9-])"))
+
+
+_PREPOSITION = re.compile(r" (?:for|with|to|in|at|of|on|from|by|about) ")
+
+
+@lru_cache(maxsize=1)
+def _role_patterns() -> tuple[re.Pattern[str], ...]:
+    """Compiled :data:`ACTION_STARTS`, people, problem, service, other, topic and provider
+    patterns."""
+    action = re.compile(r"^(?:" + "|".join(re.escape(w) for w in ACTION_STARTS) + r")(?![a-z0-9-])")
+    return (action, _term_regex(PEOPLE_WORDS + PROVIDER_WORDS, at_end=True),
+            _term_regex(PROBLEM_WORDS), _term_regex(SERVICE_WORDS),
+            _term_regex(OTHER_WORDS, at_end=True), _term_regex(TOPIC_WORDS, at_end=True),
+            _term_regex(PROVIDER_WORDS, at_end=True))
+
+
+def phrase_role(phrase: str) -> str:
+    """What a taxonomy phrase says, as the generator uses it.
+
+    Partners' offerings are worded only with ``"offer"`` phrases (a service,
+    a thing, an activity); schools' needs with ``"offer"``, ``"problem"`` (a
+    symptom, condition or outcome: :data:`PROBLEM_WORDS`, unless the phrase
+    also names a service, :data:`SERVICE_WORDS`) and ``"people"`` phrases
+    (who is served: :data:`PEOPLE_WORDS`, by the phrase's last word before
+    any "for", "with", "in" ...). ``"other"`` phrases (descriptions,
+    organisations, traits, actions: :data:`OTHER_WORDS`, :data:`ACTION_STARTS`)
+    are used by neither.
+
+    Parameters
+    ----------
+    phrase : str
+        A lower-case phrase.
+
+    Returns
+    -------
+    str
+        ``"offer"``, ``"problem"``, ``"people"`` or ``"other"``.
+
+    Examples
+    --------
+    >>> [phrase_role(p) for p in ("food pantry", "hungry", "failing grades", "dropout prevention")]
+    ['offer', 'problem', 'problem', 'offer']
+    >>> [phrase_role(p) for p in ("beginning teachers", "english learners", "therapeutic")]
+    ['people', 'people', 'other']
+    """
+    action, people, problem, service, other, _, _ = _role_patterns()
+    text = phrase.strip().lower()
+    core = _PREPOSITION.split(text)[0]
+    if action.search(text):
+        return "other"
+    if people.search(core):
+        return "people"
+    if problem.search(text) and not service.search(text):
+        return "problem"
+    if other.search(core):
+        return "other"
+    return "offer"
+
+
+def _display(phrases: list[str]) -> list[str]:
+    """Phrases as people write them: acronyms in capitals, some names capitalised."""
+    rx = _term_regex(tuple(sorted(DISPLAY_WORDS, key=len, reverse=True)))
+    return [rx.sub(lambda m: DISPLAY_WORDS[m.group(0)], p) for p in phrases]
+
+
 def _profile_for(ptype: PartnerType) -> _Profile:
     """The profile of a partner type: by slug and label, else by aliases, else the fallback."""
     for texts in ((ptype.slug.replace("_", " "), ptype.label), ptype.aliases):
@@ -869,6 +1591,115 @@ def _profile_for(ptype: PartnerType) -> _Profile:
             if _words_hit(text, prof.type_words):
                 return prof
     return _FALLBACK_PROFILE
+
+
+def _ranked_fit(tax: Taxonomy, words: tuple[str, ...], avoid: np.ndarray) -> np.ndarray:
+    """Per category: 1 for the first category the keywords name, less for each later one, 0 if
+    none names it (or it is avoided)."""
+    fit = np.zeros(len(tax.categories))
+    rank = 0
+    for w in words:
+        hit = _keyword_mask(tax, (w,)) & (fit == 0) & ~avoid
+        if hit.any():
+            fit[hit] = 1.0 / (1.0 + 0.5 * rank)
+            rank += 1
+    return fit
+
+
+def _audience(tax: Taxonomy) -> np.ndarray:
+    """Per category: who it is for, 0 students, 1 families, 2 teachers and staff, 3 the school."""
+    out = np.zeros(len(tax.categories), np.int8)
+    for code, words in ((3, SCHOOL_AUDIENCE_WORDS), (2, STAFF_AUDIENCE_WORDS),
+                        (1, FAMILY_AUDIENCE_WORDS)):
+        out[_keyword_mask(tax, words) & (out == 0)] = code
+    return out
+
+
+@dataclass
+class _Kinds:
+    """Every kind of organisation of every partner type, flattened (one row per kind)."""
+
+    type_of: np.ndarray       # (N,) partner type index
+    prior: np.ndarray         # (2, N) P(kind | type, remote): row 0 in person, row 1 remote
+    main: np.ndarray          # (2, N, K) main offering distribution, in person / remote
+    offer: np.ndarray         # (2, N, K) other offerings' distribution, in person / remote
+    names: tuple[str, ...]    # name templates of all kinds, kind after kind
+    name_start: np.ndarray    # (N,) first template of each kind
+    name_count: np.ndarray    # (N,)
+    phrases: tuple[tuple[str, ...], ...]  # phrase keywords of each kind
+    sessions: np.ndarray      # (N,) runs sessions (False: gives money or things only)
+    p_remote: np.ndarray      # (T,) chance that a partner of each type is remote
+
+    @classmethod
+    def build(cls, tax: Taxonomy, profiles: list[_Profile], popularity: np.ndarray,
+              remote_ok: np.ndarray) -> _Kinds:
+        """Kinds whose main offering the taxonomy has; a type with none gets one neutral kind
+        that may offer anything."""
+        K = len(tax.categories)
+        weight_by_demand = np.sqrt(popularity)
+        type_of, prior, main, offer, names, phrases, national, sessions = ([] for _ in range(8))
+        for t, prof in enumerate(profiles):
+            avoid = _keyword_mask(tax, prof.avoid) if prof.avoid else np.zeros(K, dtype=bool)
+            found = 0
+            for kind in prof.kinds:
+                m = _ranked_fit(tax, kind.main, avoid)
+                if not m.any():
+                    continue
+                a = np.maximum(m, 0.5 * _ranked_fit(tax, kind.also, avoid))
+                # Kinds whose offerings are in demand are more common.
+                prior.append(kind.weight * float((m * weight_by_demand).sum() / m.sum()))
+                main.append(m * weight_by_demand)
+                offer.append(a * weight_by_demand)
+                type_of.append(t)
+                names.append(kind.names)
+                phrases.append(kind.phrases)
+                national.append(kind.national)
+                sessions.append(kind.sessions)
+                found += 1
+            if not found:
+                everything = np.where(avoid, 0.0, weight_by_demand)
+                if not everything.any():
+                    everything = weight_by_demand.copy()
+                prior.append(1.0)
+                main.append(everything)
+                offer.append(everything)
+                type_of.append(t)
+                names.append(prof.names)
+                phrases.append(())
+                national.append(True)
+                sessions.append(True)
+        type_arr = np.array(type_of, np.int64)
+        prior_arr = np.array(prior)
+        main_arr = np.array(main)
+        offer_arr = np.array(offer)
+        main_arr /= main_arr.sum(axis=1, keepdims=True)
+        offer_arr /= offer_arr.sum(axis=1, keepdims=True)
+        T = len(profiles)
+        mass = np.zeros(T)
+        np.add.at(mass, type_arr, prior_arr)
+        prior_arr /= mass[type_arr]
+        # Remote partners are national kinds offering only what can be delivered remotely; types
+        # with more of those (funders, tutoring nonprofits) are more often remote.
+        remote_mass = (main_arr @ remote_ok.astype(float)) * np.array(national)
+        remote_prior = prior_arr * remote_mass
+        by_type = np.zeros(T)
+        np.add.at(by_type, type_arr, remote_prior)
+        remote_prior /= np.where(by_type > 0, by_type, 1.0)[type_arr]
+
+        def remote_only(dist: np.ndarray) -> np.ndarray:
+            out = dist * remote_ok
+            total = out.sum(axis=1, keepdims=True)
+            return np.divide(out, total, out=np.zeros_like(out), where=total > 0)
+
+        starts = np.cumsum([0] + [len(n) for n in names])[:-1]
+        return cls(
+            type_of=type_arr, prior=np.stack([prior_arr, remote_prior]),
+            main=np.stack([main_arr, remote_only(main_arr)]),
+            offer=np.stack([offer_arr, remote_only(offer_arr)]),
+            names=tuple(t for n in names for t in n), name_start=starts.astype(np.int64),
+            name_count=np.array([len(n) for n in names], np.int64), phrases=tuple(phrases),
+            sessions=np.array(sessions, dtype=bool), p_remote=by_type ** 2,
+        )
 
 
 @dataclass
@@ -880,20 +1711,24 @@ class _World:
     popularity: np.ndarray             # (K,) demand popularity of each category
     type_profiles: tuple[_Profile, ...]
     type_weight: np.ndarray            # (T,) how common each partner type is
-    type_cat: np.ndarray               # (T, K) category distribution of each type's offers
+    kinds: _Kinds                      # kinds of organisation per type, what they offer
+    general: np.ndarray                # (2, K) extra offerings anyone may add: in person, remote
     cat_type_cdf: np.ndarray           # (K, T) cumulative P(type | need), for preferred types
     cat_lo: np.ndarray                 # (K,) lowest grade a category fits (GRADE_LEVELS position)
     cat_hi: np.ndarray                 # (K,) highest grade
     remote_ok: np.ndarray              # (K,) can be delivered remotely
     session: np.ndarray                # (K,) delivered as sessions by people (not things/places)
+    audience: np.ndarray               # (K,) 0 students, 1 families, 2 staff, 3 the school
     p_remote: np.ndarray               # (T,) chance that a partner of each type is remote
-    type_cat_remote: np.ndarray        # (T, K) offers of remote partners (remote-capable only)
-    # Phrases by (delivery mode, grade, category): mode 0 = anyone, 1 = remote partners (no
-    # on-site phrases); a row's phrase fits a grade it serves.
+    # Phrase lists by (mode, grade, list): mode 0 = schools (offers, problems, people), 1 =
+    # partners in person (offers), 2 = remote partners (offers, no on-site phrases); list c < K is
+    # category c, lists from K on are a kind's preferred phrases of a category (kind_list).
     text: np.ndarray                   # phrase per table position, object array
     text_cap: np.ndarray               # same, first letter upper-cased
-    text_start: np.ndarray             # (2, G, K) first table position of each list
-    text_count: np.ndarray             # (2, G, K) list lengths (>= 1)
+    text_bits: np.ndarray              # (positions,) what each phrase says (_BIT_* flags)
+    text_start: np.ndarray             # (3, G, L) first table position of each list
+    text_count: np.ndarray             # (3, G, L) list lengths (>= 1)
+    kind_list: np.ndarray              # (N kinds, K) list of a kind's phrases of a category
     slug: np.ndarray                   # (K+1,) slugs, "" at index K (= no category)
     slug_sep: np.ndarray               # (K+1,) ";slug", "" at index K
     level_boost: np.ndarray            # (levels, K) multiplicative boost
@@ -901,7 +1736,7 @@ class _World:
 
     @classmethod
     def build(cls, tax: Taxonomy, rng: np.random.Generator) -> _World:
-        """Derive popularity, affinities and phrase tables from the taxonomy."""
+        """Derive popularity, kinds, affinities and phrase tables from the taxonomy."""
         K, T = len(tax.categories), len(tax.partner_types)
         # Some needs are far more common than others; the spread is seeded.
         popularity = rng.gamma(1.5, 1.0, K) + 0.05
@@ -910,35 +1745,30 @@ class _World:
         profiles = [_profile_for(t) for t in tax.partner_types]
         type_weight = np.array([p.weight for p in profiles])
         type_weight /= type_weight.sum()
-        type_cat = np.empty((T, K))
-        for i, prof in enumerate(profiles):
-            fit = _keyword_score(tax, prof.category_words)
-            if prof.avoid:
-                fit[_keyword_mask(tax, prof.avoid)] = 0
-            # A type mostly offers what fits it (the more keywords, the better the fit),
-            # but anyone may offer anything.
-            type_cat[i] = np.sqrt(popularity) * (1.0 + 15.0 * np.minimum(fit, 1.5))
-            type_cat[i] /= type_cat[i].sum()
-        # P(type | need) for schools that state preferred partner types.
+        remote_ok = _remote_mask(tax)
+        kinds = _Kinds.build(tax, profiles, popularity, remote_ok)
+        # P(type | need) for schools that state preferred partner types, from what each type's
+        # kinds offer.
+        type_cat = np.zeros((T, K))
+        np.add.at(type_cat, kinds.type_of,
+                  kinds.prior[0][:, None] * (kinds.main[0] + kinds.offer[0]) / 2)
         joint = type_cat * type_weight[:, None]
-        p_type_given_cat = (joint / joint.sum(axis=0, keepdims=True)).T
+        p_type_given_cat = (joint / np.maximum(joint.sum(axis=0, keepdims=True), 1e-300)).T
         cat_type_cdf = np.cumsum(p_type_given_cat, axis=1)
         cat_type_cdf[:, -1] = 1.0
+        general = popularity * np.where(_keyword_mask(tax, GENERAL_OFFER_WORDS).any(),
+                                        _keyword_mask(tax, GENERAL_OFFER_WORDS), 1.0)
+        general = np.stack([general, general * remote_ok])
 
-        cat_lo, cat_hi = _category_bands(tax)
-        remote_ok = _remote_mask(tax)
-        # Remote partners offer only remote-capable categories; types that mostly offer those
-        # (funders, tutoring nonprofits) are more often remote than parks departments.
-        type_cat_remote = type_cat * remote_ok
-        mass = type_cat_remote.sum(axis=1)
-        type_cat_remote /= np.where(mass > 0, mass, 1.0)[:, None]
-        p_remote = mass ** 2
+        p_remote = kinds.p_remote
         for _ in range(20):  # scale to REMOTE_SHARE overall, no type above _MAX_REMOTE
             mean = float(type_weight @ p_remote)
             if mean <= 0:
                 break
             p_remote = np.minimum(p_remote * (REMOTE_SHARE / mean), _MAX_REMOTE)
-        text, text_start, text_count = _phrase_tables(tax, cat_lo, cat_hi)
+        cat_lo, cat_hi = _category_bands(tax)
+        text, text_cap, bits, text_start, text_count, kind_list = _phrase_tables(
+            tax, cat_lo, cat_hi, kinds, kinds.offer[0] > 0)
         slugs = [c.slug for c in tax.categories]
         # "Financial literacy" is not an early-reading need, whatever the word "literacy" says.
         money = _keyword_mask(tax, ("financial", "money"))
@@ -947,27 +1777,34 @@ class _World:
         poverty_boost = np.where(_keyword_mask(tax, _POVERTY_NEED_WORDS), 1.0, 0.0)
         return cls(
             tax=tax, n_cat=K, popularity=popularity, type_profiles=tuple(profiles),
-            type_weight=type_weight, type_cat=type_cat, cat_type_cdf=cat_type_cdf,
+            type_weight=type_weight, kinds=kinds, general=general, cat_type_cdf=cat_type_cdf,
             cat_lo=cat_lo, cat_hi=cat_hi, remote_ok=remote_ok,
-            session=~_keyword_mask(tax, GOODS_WORDS), p_remote=p_remote,
-            type_cat_remote=type_cat_remote, text=text,
-            text_cap=np.array([p[:1].upper() + p[1:] for p in text], dtype=object),
-            text_start=text_start, text_count=text_count,
+            session=~_keyword_mask(tax, GOODS_WORDS), audience=_audience(tax), p_remote=p_remote,
+            text=text, text_cap=text_cap,
+            text_bits=bits, text_start=text_start, text_count=text_count, kind_list=kind_list,
             slug=np.array(slugs + [""], dtype=object),
             slug_sep=np.array([";" + s for s in slugs] + [""], dtype=object),
             level_boost=level_boost, poverty_boost=poverty_boost,
         )
 
 
-def _phrase_tables(tax: Taxonomy, cat_lo: np.ndarray,
-                   cat_hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Phrase lists per (delivery mode, grade, category), flattened: (text, start, count)."""
+def _phrase_tables(tax: Taxonomy, cat_lo: np.ndarray, cat_hi: np.ndarray, kinds: _Kinds,
+                   offered: np.ndarray
+                   ) -> tuple[np.ndarray, ...]:
+    """Phrase lists per (mode, grade, list), flattened: (text, capitalised text, bits, start,
+    count, kind_list).
+
+    Lists 0..K-1 are the categories; then one list per (kind, category it offers) whose
+    phrases the kind's keywords pick out (a fire department's "fire safety"), falling back to
+    the category's list for a grade none of them fits.
+    """
     G, K = len(GRADE_LEVELS), len(tax.categories)
     rules = [(_parse_band(band), _word_regex(words)) for band, words in PHRASE_GRADE_RULES]
     on_site = _word_regex(ON_SITE_PHRASE_WORDS)
-    text: list[str] = []
-    start = np.zeros((2, G, K), np.int64)
-    count = np.zeros((2, G, K), np.int64)
+    topic, provider = _role_patterns()[5:]
+    plural = re.compile(r"[a-z](?<![su])s$")
+    online = _term_regex(ONLINE_PHRASE_WORDS)
+    cat_phrases, cat_lo_p, cat_hi_p, cat_allowed = [], [], [], []
     for c, cat in enumerate(tax.categories):
         phrases = list(cat.phrases) if cat.phrases else [cat.short.lower()]
         lo = np.full(len(phrases), cat_lo[c])
@@ -977,16 +1814,72 @@ def _phrase_tables(tax: Taxonomy, cat_lo: np.ndarray,
             # A phrase keeps within its category's grades (unless that leaves no grade at all).
             if band is not None and max(band[0], cat_lo[c]) <= min(band[1], cat_hi[c]):
                 lo[i], hi[i] = max(band[0], cat_lo[c]), min(band[1], cat_hi[c])
+        role = np.array([phrase_role(ph) for ph in phrases])
         local = np.array([bool(on_site.search(ph)) for ph in phrases])
-        for mode, allowed in enumerate((np.ones(len(phrases), dtype=bool), ~local)):
-            if not allowed.any():
-                allowed = np.ones(len(phrases), dtype=bool)
+        allowed = [role != "other", role == "offer", (role == "offer") & ~local]
+        for mode in range(3):
+            if not allowed[mode].any():  # an odd taxonomy: any phrase will do
+                allowed[mode] = (role == "offer") if (role == "offer").any() else np.ones(
+                    len(phrases), dtype=bool)
+        cat_phrases.append(phrases)
+        cat_lo_p.append(lo)
+        cat_hi_p.append(hi)
+        cat_allowed.append((allowed, role))
+
+    # Kind lists: a kind's keywords pick phrases of each category it offers.
+    kind_list = np.full((len(kinds.phrases), K), -1, np.int64)
+    extra: list[tuple[int, np.ndarray]] = []  # (category, phrase mask) per extra list
+    for k, words in enumerate(kinds.phrases):
+        if not words:
+            continue
+        hit_rx = re.compile(r"(?<![a-z])(?:" + "|".join(re.escape(w) for w in words) + ")")
+        for c in np.flatnonzero(offered[k]).tolist():
+            picked = np.array([bool(hit_rx.search(p)) for p in cat_phrases[c]])
+            if (picked & cat_allowed[c][0][1]).any():
+                kind_list[k, c] = K + len(extra)
+                extra.append((c, picked))
+
+    # Each phrase once (display form, what it says), then lists of positions into them.
+    offset = np.cumsum([0] + [len(p) for p in cat_phrases])
+    flat = [ph for phrases in cat_phrases for ph in phrases]
+    uniq = np.array(_display(flat), dtype=object)
+    uniq_cap = np.array([p[:1].upper() + p[1:] for p in uniq], dtype=object)
+    roles = np.concatenate([cat_allowed[c][1] for c in range(K)])
+    uniq_bits = np.array([
+        (_BIT_PROBLEM * (r == "problem")) | (_BIT_PEOPLE * (r == "people"))
+        | (_BIT_TOPIC * bool(topic.search(_PREPOSITION.split(ph)[0]) or topic.search(ph)))
+        | (_BIT_ONLINE_WORD * bool(online.search(ph)))
+        | (_BIT_PROVIDER * (r == "people" and bool(provider.search(_PREPOSITION.split(ph)[0]))))
+        | (_BIT_PLURAL * bool(plural.search(_PREPOSITION.split(ph)[0])))
+        for ph, r in zip(flat, roles)], np.int64)
+    L = K + len(extra)
+    items: list[np.ndarray] = []
+    n_items = 0
+    start = np.zeros((3, G, L), np.int64)
+    count = np.zeros((3, G, L), np.int64)
+    for lst in range(L):
+        hits: np.ndarray | None = None
+        if lst < K:
+            c = lst
+        else:
+            c, hits = extra[lst - K]
+        lo, hi = cat_lo_p[c], cat_hi_p[c]
+        allowed = cat_allowed[c][0]
+        for mode in range(3):
+            ok = allowed[mode] if hits is None else allowed[mode] & hits
             for g in range(G):
-                fits = allowed & (lo <= g) & (g <= hi)
-                pick = np.flatnonzero(fits if fits.any() else allowed)
-                start[mode, g, c], count[mode, g, c] = len(text), len(pick)
-                text.extend(phrases[i] for i in pick)
-    return np.array(text, dtype=object), start, count
+                fits = ok & (lo <= g) & (g <= hi)
+                if hits is not None and not fits.any():
+                    start[mode, g, lst], count[mode, g, lst] = start[mode, g, c], count[mode, g, c]
+                    continue
+                if not fits.any():
+                    fits = ok if ok.any() else allowed[mode]
+                pick = offset[c] + np.flatnonzero(fits)
+                start[mode, g, lst], count[mode, g, lst] = n_items, len(pick)
+                items.append(pick)
+                n_items += len(pick)
+    idx = np.concatenate(items) if items else np.zeros(0, np.int64)
+    return uniq[idx], uniq_cap[idx], uniq_bits[idx], start, count, kind_list
 
 
 # ---------------------------------------------------------------------------
@@ -1168,19 +2061,19 @@ def _row_grade(world: _World, rng: np.random.Generator, lo: np.ndarray, hi: np.n
     return a + (rng.random(len(c)) * (b - a + 1)).astype(np.int64)
 
 
-def _phrase_pos(world: _World, cats: np.ndarray, grade: np.ndarray, mode: np.ndarray | int,
+def _phrase_pos(world: _World, lists: np.ndarray, grade: np.ndarray, mode: np.ndarray | int,
                 rng: np.random.Generator, avoid: np.ndarray | None = None) -> np.ndarray:
-    """Random phrase (position in ``world.text``) of each row's category (cats >= 0) fitting the
-    row's grade and delivery mode; differs from ``avoid`` (same grade, mode) when possible."""
-    c = np.maximum(cats, 0)
-    start = world.text_start[mode, grade, c]
-    count = world.text_count[mode, grade, c]
+    """Random phrase (position in ``world.text``) of each row's phrase list (a category, or a kind's
+    phrases of it) fitting the row's grade and mode; differs from ``avoid`` (same list, grade and
+    mode) when possible."""
+    start = world.text_start[mode, grade, lists]
+    count = world.text_count[mode, grade, lists]
     if avoid is None:
-        off = (rng.random(len(c)) * count).astype(np.int64)
+        off = (rng.random(len(lists)) * count).astype(np.int64)
     else:
-        # Step 1..count-1 past the avoided phrase, so two phrases of one category differ.
+        # Step 1..count-1 past the avoided phrase, so two phrases of one list differ.
         prev = avoid - start
-        step = 1 + (rng.random(len(c)) * np.maximum(count - 1, 1)).astype(np.int64)
+        step = 1 + (rng.random(len(lists)) * np.maximum(count - 1, 1)).astype(np.int64)
         off = np.where(count > 1, (prev + step) % count, 0)
     return start + off
 
@@ -1230,8 +2123,16 @@ def _typo(s: str, n_edits: int, where: np.ndarray, drop: np.ndarray) -> str:
 
 
 def _place_names(rng: np.random.Generator, n: int, p_person: float = 0.0) -> np.ndarray:
-    """Plausible place names ("Cedar Ridge", "Oakwood"), some named after people."""
-    names = _pick(rng, _PLACE_A, n) + _pick(rng, _PLACE_B, n)
+    """Plausible place names ("Cedar Ridge", "Oakwood"), some named after people; never the
+    same word twice ("Spring Springs")."""
+    a = rng.integers(0, len(_PLACE_A), n)
+    b = rng.integers(0, len(_PLACE_B), n)
+    first = np.array(_PLACE_A, dtype=object)
+    second = np.array(_PLACE_B, dtype=object)
+    clash = np.array([[y.strip().lower().rstrip("s") == x.lower() for y in _PLACE_B]
+                      for x in _PLACE_A])
+    b = np.where(clash[a, b], (b + 1) % len(_PLACE_B), b)
+    names = first[a] + second[b]
     if p_person > 0:
         person = rng.random(n) < p_person
         names[person] = _pick(rng, _PEOPLE, int(person.sum()))
@@ -1411,19 +2312,21 @@ def _school_text(world: _World, rng: np.random.Generator, cats: np.ndarray, lo: 
                  hi: np.ndarray, names: np.ndarray, city: np.ndarray, grades: np.ndarray,
                  level: np.ndarray, enroll: np.ndarray, frl: np.ndarray) -> np.ndarray:
     """Free-text needs: context, the dominant need (once or twice), other needs, a closing line.
-    Each need is worded with a phrase that fits one of the school's grades."""
+    Each need is worded with a phrase that fits one of the school's grades (an offer, a problem
+    or the people concerned), in a sentence that fits what the phrase says."""
     n = len(cats)
+    own = [np.maximum(cats[:, j], 0) for j in range(3)]
     g0 = _row_grade(world, rng, lo, hi, cats[:, 0])
-    main = _phrase_pos(world, cats[:, 0], g0, 0, rng)
-    other = _phrase_pos(world, cats[:, 0], g0, 0, rng, avoid=main)
+    main = _phrase_pos(world, own[0], g0, 0, rng)
+    other = _phrase_pos(world, own[0], g0, 0, rng, avoid=main)
     grade = [g0] + [_row_grade(world, rng, lo, hi, cats[:, j]) for j in (1, 2)]
-    need = [None] + [_phrase_pos(world, cats[:, j], grade[j], 0, rng) for j in (1, 2)]
+    need = [None] + [_phrase_pos(world, own[j], grade[j], 0, rng) for j in (1, 2)]
     # {q} is a second need when there is one (half the time), else another phrase of the first.
     sec = cats[:, 1] >= 0
     q_sec = sec & (rng.random(n) < 0.5)
     q = np.where(q_sec, need[1], other)
     # ... and then the sentence about the second need words it differently.
-    need[1] = np.where(q_sec, _phrase_pos(world, cats[:, 1], grade[1], 0, rng, avoid=need[1]),
+    need[1] = np.where(q_sec, _phrase_pos(world, own[1], grade[1], 0, rng, avoid=need[1]),
                        need[1])
     text_, cap = world.text, world.text_cap
     slots = {
@@ -1432,21 +2335,27 @@ def _school_text(world: _World, rng: np.random.Generator, cats: np.ndarray, lo: 
         "city": city, "n": enroll.astype(str).astype(object),
         "frl": np.round(frl).astype(np.int64).astype(str).astype(object),
     }
+
+    def sentences(templates: tuple[tuple[str, str], ...], code: np.ndarray, p_use: float,
+                  fill: dict[str, np.ndarray]) -> np.ndarray:
+        return _render(tuple(t for t, _ in templates), _pick_templates(rng, templates, code, p_use),
+                       fill)
+
     # Context goes first or last, never both.
     ctx = _render(_NEED_CONTEXT, _choose(rng, len(_NEED_CONTEXT), n, 0.6), slots)
     ctx_last = rng.random(n) < 0.3
-    text = np.where(ctx_last, "", ctx) + _render(_NEED_MAIN, _choose(rng, len(_NEED_MAIN), n), slots)
-    more = {"p": text_[other], "P": cap[other], "q": text_[other]}
-    text = text + _render(_NEED_MORE, _choose(rng, len(_NEED_MORE), n, 0.35), more)
+    text = np.where(ctx_last, "", ctx) + sentences(
+        _NEED_MAIN, _row_code(world, cats[:, 0], phrase=main), 1.0, slots)
+    text = text + sentences(_NEED_MORE, _row_code(world, cats[:, 0], phrase=other), 0.35,
+                            {"p": text_[other], "P": cap[other]})
     for j in (1, 2):
-        which = np.where(cats[:, j] >= 0, _choose(rng, len(_NEED_SECONDARY), n), -1)
-        text = text + _render(_NEED_SECONDARY, which, {"p": text_[need[j]], "P": cap[need[j]]})
+        code = _row_code(world, cats[:, j], phrase=need[j])
+        which = np.where(cats[:, j] >= 0, _pick_templates(rng, _NEED_SECONDARY, code), -1)
+        text = text + _render(tuple(t for t, _ in _NEED_SECONDARY), which,
+                              {"p": text_[need[j]], "P": cap[need[j]]})
     text = text + np.where(ctx_last, ctx, "")
     # "We can host sessions" only where the dominant need is something run in sessions.
-    table = np.ones((2, len(_NEED_CLOSING)), dtype=bool)  # rows: need is not / is sessions
-    table[0, _NEED_CLOSING.index(_HOST_SESSIONS)] = False
-    session = world.session[np.maximum(cats[:, 0], 0)].astype(np.int64)
-    text = text + _render(_NEED_CLOSING, _choose_fitting(rng, table, session, 0.3), slots)
+    text = text + sentences(_NEED_CLOSING, _row_code(world, cats[:, 0]), 0.3, slots)
     return _finish_text(rng, text)
 
 
@@ -1466,6 +2375,7 @@ def _make_partners(n: int, world: _World, roster: _Roster | None, n_metros: int,
     """Partner table and its hidden truth."""
     K = world.n_cat
     tax = world.tax
+    kinds = world.kinds
     T = len(tax.partner_types)
     ptype = rng.choice(T, size=n, p=world.type_weight)
     if n >= T:  # every type appears at least once
@@ -1473,9 +2383,17 @@ def _make_partners(n: int, world: _World, roster: _Roster | None, n_metros: int,
     # Remote partners (more often of types whose offers can be delivered remotely) offer only
     # what can be delivered remotely.
     remote = rng.random(n) < world.p_remote[ptype]
+    # The kind of organisation (a food bank, a fire department, a credit union) fits the type;
+    # remote partners are national kinds.
+    kind = np.zeros(n, np.int64)
+    for key, idx in _groups(ptype.astype(np.int64) * 2 + remote):
+        members = np.flatnonzero(kinds.type_of == key // 2)
+        p = kinds.prior[key % 2, members]
+        kind[idx] = members[rng.choice(members.size, size=idx.size, p=p / p.sum())]
 
-    # The main offering fits the type; the grade band fits the main offering (a college-access
-    # nonprofit serves high schools); 0-3 extras fit the type (or general demand) and the band.
+    # The main offering is what that kind is known for; the grade band fits the main offering
+    # (a college-access nonprofit serves high schools); 0-3 extras fit the kind (a few are what
+    # anyone may add: volunteers, a career day) and the band.
     n_offers = rng.choice(4, size=n, p=(0.30, 0.35, 0.20, 0.15)) + 1
     cats = np.full((n, 4), -1, dtype=np.int32)
     lo = np.empty(n, np.int8)
@@ -1483,32 +2401,29 @@ def _make_partners(n: int, world: _World, roster: _Roster | None, n_metros: int,
     bands = sorted({b for prof in world.type_profiles for b, _ in prof.grades}, key=_parse_band)
     band_lo, band_hi = (np.array(x, np.int8) for x in zip(*(_parse_band(b) for b in bands)))
     band_fit = np.stack([_grade_fit(world, int(a), int(b)) for a, b in zip(band_lo, band_hi)])
-    for t in range(T):
-        w_band = np.zeros(len(bands))
-        for b, w in world.type_profiles[t].grades:
-            w_band[bands.index(b)] += w
-        for is_remote in (False, True):
-            idx = np.flatnonzero((ptype == t) & (remote == is_remote))
-            if idx.size == 0:
-                continue
-            offer_p = world.type_cat_remote[t] if is_remote else world.type_cat[t]
-            cats[idx, 0] = rng.choice(K, size=idx.size, p=offer_p)
-            # Narrow bands that fit the offering well win over wide ones that barely do.
-            w = w_band[:, None] * band_fit ** 2                      # (bands, K)
-            w[:, w.sum(axis=0) == 0] = w_band[:, None]
-            cdf = np.cumsum(w / w.sum(axis=0), axis=0)[:, cats[idx, 0]].T
-            pick = np.minimum((rng.random(idx.size)[:, None] > cdf).sum(axis=1), len(bands) - 1)
-            lo[idx], hi[idx] = band_lo[pick], band_hi[pick]
-            general = world.popularity * (world.remote_ok if is_remote else 1.0)
-            for b in np.unique(pick).tolist():
-                sub = idx[pick == b]
-                extra = np.empty((sub.size, 3), np.int32)
-                mixed = rng.random((sub.size, 3)) < 0.3  # some extras come from general demand
-                for pool, rows in ((offer_p, ~mixed), (general, mixed)):
-                    p = pool * band_fit[b]
-                    p = p if p.sum() > 0 else pool
-                    extra[rows] = rng.choice(K, size=int(rows.sum()), p=p / p.sum())
-                cats[sub, 1:] = extra
+    w_band = np.zeros((T, len(bands)))
+    for t, prof in enumerate(world.type_profiles):
+        for b, w in prof.grades:
+            w_band[t, bands.index(b)] += w
+    for key, idx in _groups(kind * 2 + remote):
+        k, r = key // 2, key % 2
+        offer_p, main_p = kinds.offer[r, k], kinds.main[r, k]
+        cats[idx, 0] = rng.choice(K, size=idx.size, p=main_p)
+        # Narrow bands that fit the offering well win over wide ones that barely do.
+        w = w_band[kinds.type_of[k], :, None] * band_fit ** 2        # (bands, K)
+        w[:, w.sum(axis=0) == 0] = w_band[kinds.type_of[k], :, None]
+        cdf = np.cumsum(w / w.sum(axis=0), axis=0)[:, cats[idx, 0]].T
+        pick = np.minimum((rng.random(idx.size)[:, None] > cdf).sum(axis=1), len(bands) - 1)
+        lo[idx], hi[idx] = band_lo[pick], band_hi[pick]
+        for b in np.unique(pick).tolist():
+            sub = idx[pick == b]
+            extra = np.empty((sub.size, 3), np.int32)
+            mixed = rng.random((sub.size, 3)) < _GENERAL_SHARE
+            for pool, rows in ((offer_p, ~mixed), (world.general[r], mixed)):
+                p = pool * band_fit[b]
+                p = p if p.sum() > 0 else pool
+                extra[rows] = rng.choice(K, size=int(rows.sum()), p=p / p.sum())
+            cats[sub, 1:] = extra
     cats[np.arange(4)[None, :] >= n_offers[:, None]] = -1
     for j in range(1, 4):  # drop repeats
         dup = (cats[:, :j] == cats[:, j:j + 1]).any(axis=1)
@@ -1530,8 +2445,8 @@ def _make_partners(n: int, world: _World, roster: _Roster | None, n_metros: int,
     capacity[(u >= 0.05) & (u < 0.15)] = np.nan
     quality = rng.beta(2.0, 2.0, n)
 
-    names = _partner_names(world, rng, ptype, city)
-    offerings = _partner_text(world, rng, cats, ptype, names, city, lo, hi, remote)
+    names = _partner_names(world, rng, kind, ptype, city)
+    offerings = _partner_text(world, rng, cats, kind, ptype, names, city, lo, hi, remote)
 
     slug_i = np.where(cats >= 0, cats, K)
     tagged = world.slug[slug_i[:, 0]]
@@ -1559,95 +2474,133 @@ def _make_partners(n: int, world: _World, roster: _Roster | None, n_metros: int,
                      remote=remote, capacity=capacity, quality=quality)
 
 
-def _partner_names(world: _World, rng: np.random.Generator, ptype: np.ndarray,
+def _groups(key: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(value, row indices) for each distinct value of ``key``, in ascending order of value."""
+    order = np.argsort(key, kind="stable")
+    values, first = np.unique(key[order], return_index=True)
+    bounds = np.append(first, len(key))
+    for v, a, b in zip(values.tolist(), bounds[:-1], bounds[1:]):
+        yield v, order[a:b]
+
+
+def _partner_names(world: _World, rng: np.random.Generator, kind: np.ndarray, ptype: np.ndarray,
                    city: np.ndarray) -> np.ndarray:
-    """Names that fit each partner's type ("Oakwood Health Clinic", "Garcia & Co. Engineering")."""
-    n = len(ptype)
-    profiles = world.type_profiles
-    templates = tuple(t for p in profiles for t in p.names)
-    starts = np.cumsum([0] + [len(p.names) for p in profiles])[:-1]
-    counts = np.array([len(p.names) for p in profiles])
-    which = starts[ptype] + (rng.random(n) * counts[ptype]).astype(np.int64)
+    """Names that fit each partner's kind of organisation, hence its type and main offering
+    ("Oakwood Food Pantry", "Garcia & Co. Engineering", "Chicago Fire Department, Station 12")."""
+    n = len(kind)
+    kinds = world.kinds
+    which = kinds.name_start[kind] + (rng.random(n) * kinds.name_count[kind]).astype(np.int64)
     labels = np.array([t.label for t in world.tax.partner_types], dtype=object)
     slots = {
         "place": _place_names(rng, n), "city": city, "surname": _pick(rng, _SURNAMES, n),
         "surname2": _pick(rng, _SURNAMES, n), "saint": _pick(rng, _SAINTS, n),
-        "label": labels[ptype],
+        "label": labels[ptype], "num": rng.integers(1, 120, n).astype(str).astype(object),
     }
-    return np.array([s[:-1] for s in _render(templates, which, slots)], dtype=object)
+    return np.array([s[:-1] for s in _render(kinds.names, which, slots)], dtype=object)
 
 
+@lru_cache(maxsize=None)
 def _fitting(templates: tuple[tuple[str, str], ...]) -> np.ndarray:
-    """Which templates (columns) fit each delivery pattern (rows, see :func:`_pattern`), by the
-    templates' flags; patterns that must say "online" take only templates flagged so."""
-    code = np.arange(16)
-    session, remote, remote_ok, say_online = ((code >> bit) & 1 == 1 for bit in range(4))
-    table = np.ones((16, len(templates)), dtype=bool)
+    """Which templates (columns) fit each row code (rows, see :func:`_row_code`), by the
+    templates' flags; rows that must say "online" take only templates flagged so."""
+    code = np.arange(_N_CODES)
+    table = np.ones((_N_CODES, len(templates)), dtype=bool)
     for t, (_, flags) in enumerate(templates):
         for flag in flags.split():
-            table[:, t] &= {"session": session, "goods": ~session, "local": ~remote,
-                            "online": remote, "hybrid": ~remote & remote_ok}[flag]
-        table[say_online, t] &= "online" in flags.split()
+            table[:, t] &= _flag_fits(flag, code)
+        if "online" not in flags.split():
+            table[(code & _BIT_SAY_ONLINE) != 0, t] = False
     return table
 
 
-def _pattern(session: np.ndarray, remote: np.ndarray, remote_ok: np.ndarray,
-             say_online: np.ndarray | bool = False) -> np.ndarray:
-    """Delivery pattern of each row, a row index of :func:`_fitting`'s tables."""
-    return (session.astype(np.int64) + 2 * remote + 4 * remote_ok
-            + 8 * np.asarray(say_online, dtype=np.int64))
+def _row_code(world: _World, cats: np.ndarray, remote: np.ndarray | bool = False,
+              phrase: np.ndarray | None = None, say_online: np.ndarray | bool = False,
+              sessions: np.ndarray | bool = True,
+              volunteers: np.ndarray | bool = True) -> np.ndarray:
+    """Bit flags of each row (see :data:`_BIT_SESSION` ...): delivery and audience of its
+    category (sessions only where the partner runs any), whether the partner is remote, and
+    what the phrase in the sentence says."""
+    c = np.maximum(cats, 0)
+    aud = world.audience[c]
+    code = ((world.session[c] & sessions) * _BIT_SESSION + world.remote_ok[c] * _BIT_REMOTE_OK
+            + (aud == 0) * _BIT_STUDENTS + (aud <= 1) * _BIT_YOUNG + (aud == 2) * _BIT_STAFF
+            + np.asarray(remote, dtype=np.int64) * _BIT_REMOTE
+            + np.asarray(say_online, dtype=np.int64) * _BIT_SAY_ONLINE
+            + np.asarray(volunteers, dtype=np.int64) * _BIT_VOLUNTEERS).astype(np.int64)
+    if phrase is not None:
+        code |= world.text_bits[phrase]
+    return code
 
 
-def _partner_text(world: _World, rng: np.random.Generator, cats: np.ndarray, ptype: np.ndarray,
-                  names: np.ndarray, city: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                  remote: np.ndarray) -> np.ndarray:
+def _pick_templates(rng: np.random.Generator, templates: tuple[tuple[str, str], ...],
+                    code: np.ndarray, p_use: float = 1.0) -> np.ndarray:
+    """A random template per row among those that fit its code (-1: none, or not used)."""
+    return _choose_fitting(rng, _fitting(templates), code, p_use)
+
+
+def _partner_text(world: _World, rng: np.random.Generator, cats: np.ndarray, kind: np.ndarray,
+                  ptype: np.ndarray, names: np.ndarray, city: np.ndarray, lo: np.ndarray,
+                  hi: np.ndarray, remote: np.ndarray) -> np.ndarray:
     """Free-text offerings: the main offer, other offers, mission/context, a closing line.
-    Phrases fit a grade the partner serves; delivery wording fits the offering and the partner."""
+    Phrases are offers (never problems or people), preferably ones the kind of organisation
+    would use, and fit a grade the partner serves; the wording fits the offering's delivery and
+    audience and the partner."""
     n = len(cats)
-    mode = remote.astype(np.int64)
+    mode = 1 + remote.astype(np.int64)
+
+    def lists(j: int) -> np.ndarray:
+        c = np.maximum(cats[:, j], 0)
+        own = world.kind_list[kind, c]
+        return np.where(own >= 0, own, c)
+
     g0 = _row_grade(world, rng, lo, hi, cats[:, 0])
-    main = _phrase_pos(world, cats[:, 0], g0, mode, rng)
-    other = _phrase_pos(world, cats[:, 0], g0, mode, rng, avoid=main)
+    l0 = lists(0)
+    main = _phrase_pos(world, l0, g0, mode, rng)
+    other = _phrase_pos(world, l0, g0, mode, rng, avoid=main)
     g1 = _row_grade(world, rng, lo, hi, cats[:, 1])
-    extra = [_phrase_pos(world, cats[:, 1], g1, mode, rng)]
-    extra += [_phrase_pos(world, cats[:, j], _row_grade(world, rng, lo, hi, cats[:, j]), mode, rng)
+    l1 = lists(1)
+    extra = [_phrase_pos(world, l1, g1, mode, rng)]
+    extra += [_phrase_pos(world, lists(j), _row_grade(world, rng, lo, hi, cats[:, j]), mode, rng)
               for j in (2, 3)]
     q_sec = (cats[:, 1] >= 0) & (rng.random(n) < 0.5)
     q = np.where(q_sec, extra[0], other)
     # ... and then the sentence about the second offering words it differently.
-    extra[0] = np.where(q_sec, _phrase_pos(world, cats[:, 1], g1, mode, rng, avoid=extra[0]),
-                        extra[0])
-    labels = np.array([t.label.lower() for t in world.tax.partner_types], dtype=object)
+    extra[0] = np.where(q_sec, _phrase_pos(world, l1, g1, mode, rng, avoid=extra[0]), extra[0])
+    nouns = np.array([p.noun or t.label.lower()
+                      for p, t in zip(world.type_profiles, world.tax.partner_types)], dtype=object)
     text_, cap = world.text, world.text_cap
     slots = {
         "p": text_[main], "P": cap[main], "q": text_[q],
-        "g": _band_text(lo, hi), "name": names, "city": city, "label": labels[ptype],
+        "g": _band_text(lo, hi), "name": names, "city": city, "label": nouns[ptype],
         "year": rng.integers(1890, 2021, n).astype(str).astype(object),
     }
-    c0 = np.maximum(cats[:, 0], 0)
-    session, remote_ok = world.session[c0], world.remote_ok[c0]
+    runs = world.kinds.sessions[kind]
+    helpers = np.array([p.volunteers for p in world.type_profiles])[ptype]
+    plain = _row_code(world, cats[:, 0], remote, sessions=runs, volunteers=helpers)
 
-    def pick(templates: tuple[tuple[str, str], ...], p_use: float = 1.0,
-             sess: np.ndarray = session, ok: np.ndarray = remote_ok) -> np.ndarray:
-        return _choose_fitting(rng, _fitting(templates), _pattern(sess, remote, ok), p_use)
+    def sentences(templates: tuple[tuple[str, str], ...], code: np.ndarray, p_use: float,
+                  fill: dict[str, np.ndarray]) -> np.ndarray:
+        return _render(tuple(t for t, _ in templates), _pick_templates(rng, templates, code, p_use),
+                       fill)
 
-    ctx = _render(tuple(t for t, _ in _OFFER_CONTEXT), pick(_OFFER_CONTEXT, 0.6), slots)
+    ctx = sentences(_OFFER_CONTEXT, plain, 0.6, slots)
     ctx_first = rng.random(n) < 0.5
-    text = np.where(ctx_first, ctx, "") + _render(tuple(t for t, _ in _OFFER_MAIN),
-                                                  pick(_OFFER_MAIN), slots)
+    text = np.where(ctx_first, ctx, "") + sentences(
+        _OFFER_MAIN, _row_code(world, cats[:, 0], remote, main, sessions=runs,
+                               volunteers=helpers), 1.0, slots)
     for j in (1, 2, 3):
-        cj = np.maximum(cats[:, j], 0)
-        which = np.where(cats[:, j] >= 0, pick(_OFFER_SECONDARY, 1.0, world.session[cj],
-                                               world.remote_ok[cj]), -1)
+        code = _row_code(world, cats[:, j], remote, extra[j - 1], sessions=runs,
+                         volunteers=helpers)
+        which = np.where(cats[:, j] >= 0, _pick_templates(rng, _OFFER_SECONDARY, code), -1)
         text = text + _render(tuple(t for t, _ in _OFFER_SECONDARY), which,
                               {"p": text_[extra[j - 1]], "P": cap[extra[j - 1]]})
     text = text + np.where(ctx_first, "", ctx)
     # Remote partners usually say so in the closing line.
     says_online = remote & (rng.random(n) < 0.6)
-    closing = _choose_fitting(rng, _fitting(_OFFER_CLOSING),
-                              _pattern(session, remote, remote_ok, says_online), 0.3)
-    closing[says_online] = _choose_fitting(rng, _fitting(_OFFER_CLOSING),
-                                           _pattern(session, remote, remote_ok, True)[says_online])
+    closing = _pick_templates(rng, _OFFER_CLOSING, plain, 0.3)
+    closing[says_online] = _pick_templates(
+        rng, _OFFER_CLOSING, _row_code(world, cats[:, 0], remote, say_online=True, sessions=runs,
+                                       volunteers=helpers)[says_online])
     text = text + _render(tuple(t for t, _ in _OFFER_CLOSING), closing, slots)
     return _finish_text(rng, text)
 

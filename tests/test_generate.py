@@ -526,6 +526,128 @@ def test_history_only_has_pairs_the_model_allows(truth):
     assert_feasible(d)
 
 
+# --------------------------------------------------------------------------- what partners say
+
+
+@pytest.mark.parametrize("phrase,role", [
+    ("food pantry", "offer"), ("one-on-one tutoring", "offer"), ("dropout prevention", "offer"),
+    ("grief counseling", "offer"), ("pd workshop", "offer"), ("homeless shelter", "offer"),
+    ("failing grades", "problem"), ("chronic absenteeism", "problem"), ("hungry", "problem"),
+    ("food insecurity", "problem"), ("budget cuts", "problem"), ("teacher shortage", "problem"),
+    ("failing students", "people"), ("beginning teachers", "people"),
+    ("english learners", "people"), ("school nurse", "people"),
+    ("students with disabilities", "people"),
+    ("therapeutic", "other"), ("youth-led", "other"), ("learn to code", "other"),
+    ("credit union", "other"), ("laptop", "other"),
+])
+def test_phrase_role(phrase, role):
+    assert gen.phrase_role(phrase) == role
+
+
+def used_phrases(texts, names, roles):
+    """Taxonomy phrases each text uses (longest first), ignoring the partner's own name and the
+    templates' own "volunteers"."""
+    alts = sorted(roles, key=len, reverse=True)
+    rx = re.compile(r"(?<![a-z0-9-])(?:" + "|".join(re.escape(p) for p in alts) + r")(?![a-z0-9-])")
+    out = []
+    for text, name in zip(texts, names):
+        text = re.sub(r"(?:trained|our|staff and) volunteers|volunteers provide", " ",
+                      text.lower().replace(name.lower(), " "))
+        out.append([m.group(0) for m in rx.finditer(text)])
+    return out
+
+
+@pytest.fixture(scope="module")
+def roles():
+    return {p: gen.phrase_role(p) for c in load_taxonomy().categories for p in c.phrases}
+
+
+def test_partners_say_what_they_offer_never_a_problem(truth, roles):
+    """Partner texts use only offer phrases ("tutoring", "food pantry"), never a symptom
+    ("failing grades", "hungry") or people ("beginning teachers"); schools use all three."""
+    d = truth[0]
+    p, s = d.partners, d.schools
+    text = p["offerings"].str.lower()
+    for phrase in ("failing grades", "failing students", "chronic absenteeism", "hungry",
+                   "food insecurity", "beginning teachers", "struggling readers",
+                   "english learners"):
+        assert not text.str.contains(phrase, regex=False).any(), phrase
+    used = used_phrases(p["offerings"], p["name"], roles)
+    wrong = [u for u in used if any(roles[x] in ("problem", "people") for x in u)]
+    assert len(wrong) <= 0.01 * len(p)  # typos can turn a template word into a phrase
+    said = [roles[x] for u in used_phrases(s["needs"], s["name"], roles) for x in u]
+    assert said.count("problem") > 0.1 * len(s) and said.count("people") > 0.05 * len(s)
+
+
+def test_school_sentences_fit_what_the_phrase_says(truth):
+    """"Our students struggle with" takes a problem, "looking for ... for our students" an offer."""
+    needs = truth[0].schools["needs"].str.lower()
+    struggle = needs.str.extract(r"our students struggle with ([^.]+)\.")[0].dropna()
+    looking = needs.str.extract(r"looking for ([^.]+) for our [^ ]+ students\.")[0].dropna()
+    assert len(struggle) > 10 and len(looking) > 50
+    known = {p for c in load_taxonomy().categories for p in c.phrases}
+    assert all(gen.phrase_role(x) == "problem" for x in struggle if x in known)
+    assert all(gen.phrase_role(x) == "offer" for x in looking if x in known)
+
+
+def main_offering(p) -> np.ndarray:
+    return np.array(load_taxonomy().category_slugs)[p.cats[:, 0]]
+
+
+def test_names_fit_the_main_offering(truth):
+    """Known answers: a food bank gives food, a credit union financial literacy, a fire department
+    safety, first aid or careers, a tutoring center tutoring; a partner whose main offering is food
+    has a food name or is of a type that plausibly gives food."""
+    d, _, p, _ = truth
+    names, types, main = d.partners["name"], d.partners["partner_type"].to_numpy(), main_offering(p)
+    cases = {
+        r"Food (?:Bank|Pantry)|Harvest|Grocers|Fresh Market": {"food_insecurity"},
+        r"Credit Union|Savings Bank|Community Bank": {"financial_literacy", "entrepreneurship"},
+        r"Fire (?:Department|Rescue|District)": {"school_safety", "physical_health",
+                                               "career_exploration", "work_based_learning"},
+        r"Tutor": {"tutoring", "math", "literacy"},
+        r"Software|Technologies|Data Systems": {"computer_science", "digital_access",
+                                                "equipment_donations", "career_exploration"},
+        r"Dental|Eye Care|Optometry": {"physical_health"},
+        r"Symphony|Orchestra": {"music"},
+    }
+    for pattern, allowed in cases.items():
+        named = names.str.contains(pattern).to_numpy()
+        assert named.sum() >= 5, pattern
+        assert set(main[named]) <= allowed, (pattern, set(main[named]) - allowed)
+    food = main == "food_insecurity"
+    food_name = names.str.contains(r"Food|Harvest|Grocer|Market|Kitchen|Pantry").to_numpy()
+    assert food.sum() > 30
+    assert (food_name[food] | np.isin(types[food], ["community", "government", "health"])).all()
+    # ... and a foundation gives money (or things, or scholarships), never food or sports.
+    foundation = types == "foundation"
+    assert set(main[foundation]) <= {"funding", "equipment_donations", "college_access"}
+
+
+def test_kinds_of_organisation_use_their_own_phrases(truth):
+    """A fire department teaches fire safety, CPR or careers, not restorative circles."""
+    d, _, p, _ = truth
+    fire = d.partners["name"].str.contains("Fire (?:Department|Rescue|District)").to_numpy()
+    text = d.partners.loc[fire, "offerings"].str.lower()
+    words = r"fire|emergency|cpr|first aid|aed|bleed|injury|drill|safety plan|career|emt|water safety"
+    assert fire.sum() >= 10 and text.str.contains(words).mean() > 0.9
+
+
+def test_teacher_development_goes_to_teachers(truth):
+    """Teacher PD, research and grants are never offered "to students and families" or "for K-5
+    students"; parent workshops are never "for K-5 students"."""
+    d, _, p, _ = truth
+    main = main_offering(p)
+    text = d.partners["offerings"].str.lower()
+    to_students = text.str.contains(r"students and families|for [^ .]+ students\.").to_numpy()
+    adults = np.isin(main, ["teacher_development", "research", "funding"])
+    assert adults.sum() > 50 and not to_students[adults].any()
+    families = main == "family_engagement"
+    assert families.sum() > 20
+    assert not text[families].str.contains(r"for [^ .]+ students\.").any()
+    assert text.str.contains("for teachers and school staff").sum() > 5
+
+
 # --------------------------------------------------------------------------- other taxonomies
 
 
