@@ -28,7 +28,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "text": 0.55,
     "categories": 0.23,
     "grades": 0.05,
-    "geo": 0.14,
+    "geo": 0.10,
     "partner_type": 0.03,
 }
 
@@ -54,8 +54,8 @@ RELEVANCE_GATE = 0.5
 #: Hub correction (CSLS): share of a partner's excess closeness to every school's wording
 #: (text) and needs (categories) subtracted from its blocks, measured over its HUB_NEIGHBOURS
 #: nearest of at most HUB_REFERENCE_SCHOOLS training schools.
-HUB_TEXT = 0.25
-HUB_CATEGORIES = 0.75
+HUB_TEXT = 0.35
+HUB_CATEGORIES = 1.0
 #: A partner farther than average from every school (a rare offering) is lifted by at most this
 #: much of its statistic: CSLS would otherwise add a rare category to every school's match.
 HUB_MAX_LIFT = 0.1

@@ -11,12 +11,15 @@ How blocks combine, for one (school, partner) pair:
   location, no preference, no need category) are left out: the score is the
   weighted mean of what is known.
 * *Relevance* is the weighted mean of the text and category blocks. The
-  *logistics* blocks (grades, geography, partner type) count in full only
-  for a partner that meets the need: each is multiplied by
-  ``min(1, relevance / relevance_gate) ** 2``. So a nearby partner of the
-  preferred type whose offerings do not meet the need is not lifted above
-  one whose offerings do, while between partners that both meet it,
-  distance and grades decide.
+  *logistics* blocks (grades, partner type, and how close a partner is
+  inside its service area) count in full only for a partner that meets the
+  need: each is multiplied by ``min(1, relevance / relevance_gate) ** 2``.
+  So a nearby partner of the preferred type whose offerings do not meet the
+  need is not lifted above one whose offerings do, while between partners
+  that both meet it, distance and grades decide. Whether a partner serves
+  in person at all (the geography block's base, ``local_credit``, against a
+  remote partner's ``remote_credit``) counts in full: remote is a fallback
+  however weak the match.
 * Each block's *contribution* is its share of the score; contributions sum
   to the score.
 
@@ -105,7 +108,10 @@ class Scorer:
         contrib = {}
         for b in BLOCKS:
             part = w[b] * known[b] * sims[b]
-            if b in LOGISTICS_BLOCKS:
+            if b == "geo":  # serving in person (or only remotely) counts in full; closeness is gated
+                base = w[b] * known[b] * np.minimum(sims[b], self.local_credit)
+                part = base + gate * (part - base)
+            elif b in LOGISTICS_BLOCKS:
                 part = part * gate
             contrib[b] = part * inv
         score = np.zeros(np.shape(inv), dtype=np.float64)

@@ -169,6 +169,8 @@ class RankIndex:
         self.col_type = self.col_grade + _N_GRADES
         self.col_geo = self.col_type + n_types
         self.col_remote = self.col_geo + _ANCHORS
+        self.cols_other = slice(self.col_grade, self.col_geo)
+        self.cols_geo = slice(self.col_geo, self.col_remote + 1)
         self.K = self.cols_log.stop
         f = np.where(P.sentence_count > 0, 1.0, 2.0).astype(np.float32)
         pa = np.zeros((m, self.K), dtype=np.float32)
@@ -398,19 +400,28 @@ class RankIndex:
         np.matmul(sa[:, self.cols_cat], pbuf[:, self.cols_cat].T, out=part)
         np.maximum(part, 0.0, out=part)
         np.add(text, part, out=text)  # relevance numerator
-        np.matmul(sa[:, self.cols_log], pbuf[:, self.cols_log].T, out=part)  # logistics
-        np.multiply(text, gate[:, None], out=tmp)
+        np.multiply(text, gate[:, None], out=tmp)  # the gate q = min(1, relevance / gate)^2
         np.minimum(tmp, 1.0, out=tmp)
         open_rows = np.flatnonzero(gate < 0)
         if len(open_rows):
             tmp[open_rows] = 1.0
         np.multiply(tmp, tmp, out=tmp)
-        np.multiply(tmp, part, out=tmp)
-        np.add(tmp, text, out=tmp)
+        np.matmul(sa[:, self.cols_other], pbuf[:, self.cols_other].T, out=part)  # grades, type: gated
+        np.multiply(part, tmp, out=part)
+        np.add(text, part, out=text)
+        # geography G: its in-person (or remote) base counts in full, closeness inside the area is gated:
+        # min(G, base) + q max(G - base, 0) = G - (1 - q) max(G - base, 0)
+        np.matmul(sa[:, self.cols_geo], pbuf[:, self.cols_geo].T, out=part)
+        np.add(text, part, out=text)
+        np.subtract(part, self.a["geo"] * self.settings.local_credit, out=part)
+        np.maximum(part, 0.0, out=part)
+        np.subtract(1.0, tmp, out=tmp)
+        np.multiply(part, tmp, out=part)
+        np.subtract(text, part, out=text)
         for c in range(len(edges) - 1):
             lo, hi = edges[c], edges[c + 1]
             if lo < hi:
-                np.multiply(tmp[:, lo:hi], inv[:, c % _N_CLASSES, None], out=ub[:, lo:hi])
+                np.multiply(text[:, lo:hi], inv[:, c % _N_CLASSES, None], out=ub[:, lo:hi])
 
     def _rank_group(self, s: SchoolFeatures, keys: list, is_known: bool) -> ChunkResult:
         n, k = len(s), self.k
