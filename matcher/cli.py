@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from matcher import config
+from matcher.cli_catalog import partners, schools, user_name, users
 from matcher.errors import DataError, MatcherError, in_words
 from matcher.state import STATUSES
 
@@ -172,18 +173,8 @@ def train(schools_path, partners_path, history_path, model_path, encoder, weight
 
             client = stack.enter_context(dask_client(scheduler, None))
         summary = train_model(schools_path, partners_path, history_path, model_path, weights=weights, encoder=encoder,
-                              workspace=workspace, from_catalog=from_catalog, client=client, user=_user())
+                              workspace=workspace, from_catalog=from_catalog, client=client, user=user_name())
     click.echo(summary.text())
-
-
-def _user() -> str:
-    """Who is making a change from the command line (recorded in the history)."""
-    import getpass
-
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # noqa: BLE001 - no user name in this environment
-        return "cli"
 
 
 @main.command()
@@ -569,6 +560,11 @@ def info(model_path, fmt):
     for name, f in meta.get("training_files", {}).items():
         lines.append(f"{name + ':':<12} {f['path']} ({f['rows']:,} rows, sha256 {f['sha256'][:12]}…)")
     click.echo("\n".join(lines))
+
+
+main.add_command(partners)
+main.add_command(schools)
+main.add_command(users)
 
 
 if __name__ == "__main__":  # pragma: no cover

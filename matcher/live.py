@@ -51,12 +51,27 @@ def validate(kind: str, rows: Sequence[Mapping[str, Any]], source: str = "body")
     known = COLUMNS[kind]
     unknown = sorted({k for r in rows for k in r} - set(known))
     if unknown:
-        raise DataError([f"{source}: unknown field {u!r} (fields are: {', '.join(known)})" for u in unknown])
+        raise DataError([f"{source}: unknown field {u!r}{_did_you_mean(u, known)} (fields are: {', '.join(known)})"
+                         for u in unknown])
+
     def cell(v: Any) -> str:
         return "" if v is None else ("true" if v else "false") if isinstance(v, bool) else str(v)
 
     table = pd.DataFrame([{c: cell(r.get(c)) for c in known} for r in rows], columns=known)
-    return (validate_schools if kind == "school" else validate_partners)(table, source=source)
+    try:
+        return (validate_schools if kind == "school" else validate_partners)(table, source=source)
+    except DataError as exc:
+        if len(rows) != 1:
+            raise
+        # One row (an API body, a command line): "body: column offerings: ..." rather than "row 2".
+        raise DataError([p.replace(f"{source}: row 2, ", f"{source}: ", 1) for p in exc.problems]) from None
+
+
+def _did_you_mean(name: str, known: Sequence[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5) or [k for k in known if k.startswith(name)][:1]
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def start_catalog(model, db: Workspace, schools: pd.DataFrame, partners: pd.DataFrame, user: str = "import"):
@@ -164,11 +179,15 @@ class LiveModel:
                 current = self._model
         return current
 
-    def put(self, kind: str, entity_id: str, row: Mapping[str, Any], user: str, create: bool | None = None) -> Change:
-        """Validate, encode, store and apply a school's or partner's row; returns the history entry."""
+    def put(self, kind: str, entity_id: str, row: Mapping[str, Any], user: str, create: bool | None = None,
+            source: str = "body") -> Change:
+        """Validate, encode, store and apply a school's or partner's row; returns the history entry.
+
+        ``source`` names the row in error messages (``body`` for the API).
+        """
         model = self.model()
         full = {**{k: v for k, v in row.items() if k != f"{kind}_id"}, f"{kind}_id": entity_id}
-        df = validate(kind, [full])
+        df = validate(kind, [full], source=source)
         text = str(df.iloc[0]["needs" if kind == "school" else "offerings"])
         cache = EncodingCache(self.catalog, model.featurizer_.encoder_info["sha256"])
         model.featurizer_.encode([text], split_sentences=kind == "partner", cache=cache)  # before the commit

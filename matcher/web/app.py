@@ -332,7 +332,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DataError)
     async def bad_row(request: Request, exc: DataError):
         errors = []
-        for problem in exc.problems:  # "body: row 2, column offerings: ..." for the one row of a body
+        for problem in exc.problems:  # "body: column offerings: ..." for the one row of a body
             m = re.search(r"column ([A-Za-z_]+): (.*)$", problem)
             errors.append({"field": m.group(1), "msg": m.group(2)} if m else {"field": None, "msg": problem})
         return _error(422, "; ".join(f"{e['field']}: {e['msg']}" if e["field"] else e["msg"] for e in errors),
