@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from matcher.errors import MatcherError
 from matcher.featurize import Encoded
 from matcher.ids import normalise_id
 from matcher.workspace import StateError, Workspace
@@ -37,6 +38,10 @@ KINDS: tuple[str, ...] = ("school", "partner")
 
 #: What a change did to a row.
 ACTIONS: tuple[str, ...] = ("create", "update", "deactivate")
+
+
+class Conflict(MatcherError):
+    """A change that contradicts the catalogue as it is now (creating an id that exists, changing a removed one)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,23 @@ class Catalog:
             meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('generation', 'revision')"))
         return meta["generation"], int(meta["revision"])
 
+    def base(self) -> tuple[str, int] | None:
+        """(key, revision) of the model the current generation was started from, when one was (see :meth:`mark_base`)."""
+        with self.db.read() as conn:
+            meta = dict(conn.execute("SELECT key, value FROM meta WHERE key IN ('generation', 'base')"))
+        generation, key, revision = (meta.get("base") or "  ").split(" ")
+        return (key, int(revision)) if key and generation == meta["generation"] else None
+
+    def mark_base(self, key: str, revision: int) -> None:
+        """Record that the current generation started from the model whose rows hash to ``key``, at ``revision``.
+
+        A process given that model again (a restarted server) then catches up
+        from ``revision`` instead of starting over.
+        """
+        with self.db.transaction() as conn:
+            generation = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('base', ?)", (f"{generation} {key} {int(revision)}",))
+
     def get(self, kind: str, entity_id: str) -> CatalogRow | None:
         """A row of the catalogue (active or not), or None."""
         kind = _kind(kind)
@@ -159,9 +181,9 @@ class Catalog:
             old = conn.execute("SELECT row, active FROM catalog WHERE kind = ? AND id = ?", (kind, entity_id)).fetchone()
             exists = old is not None and bool(old[1])
             if create is True and exists:
-                raise StateError(f"{kind} {entity_id!r} already exists; update it instead")
+                raise Conflict(f"{kind} {entity_id!r} exists already; update it instead")
             if create is False and not exists:
-                raise StateError(f"unknown {kind} id {entity_id!r}: there is no such active {kind} to update")
+                raise Conflict(f"{kind} {entity_id!r} is not in the catalogue (removed meanwhile?); nothing to update")
             revision = _bump(conn)
             conn.execute("INSERT OR REPLACE INTO catalog (kind, id, row, active, revision) VALUES (?, ?, ?, 1, ?)",
                          (kind, entity_id, _dumps(new), revision))
@@ -175,7 +197,7 @@ class Catalog:
         with self.db.transaction() as conn:
             old = conn.execute("SELECT row, active FROM catalog WHERE kind = ? AND id = ?", (kind, entity_id)).fetchone()
             if old is None or not old[1]:
-                raise StateError(f"unknown {kind} id {entity_id!r}: there is no such active {kind} to remove")
+                raise Conflict(f"{kind} {entity_id!r} is not in the catalogue (removed meanwhile?); nothing to remove")
             revision = _bump(conn)
             conn.execute("UPDATE catalog SET active = 0, revision = ? WHERE kind = ? AND id = ?",
                          (revision, kind, entity_id))

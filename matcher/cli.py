@@ -116,7 +116,20 @@ def _load(model_path: str, db_path: str | None):
     """The model caught up with its workspace's live changes, and the workspace (or None)."""
     from matcher.live import load_current
 
-    return load_current(model_path, db_path)
+    with _warnings_to_stderr():
+        return load_current(model_path, db_path)
+
+
+@contextlib.contextmanager
+def _warnings_to_stderr():
+    """Library warnings as ``Warning: ...`` lines on stderr (not Python's warning format)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        click.echo(f"Warning: {in_words(str(w.message), OPTION_NAMES)}", err=True)
 
 
 def _weights_from(weights_file: str | None, weight_items: tuple[str, ...]) -> dict[str, float]:
@@ -290,19 +303,14 @@ def explain(school_id, partner_id, model_path, weights_file, weight_items, db_pa
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def evaluate(model_path, history_path, k, weights_file, weight_items, seed, fmt):
     """Score the model's top-K against past partnerships, beside random, popularity and text-only baselines."""
-    import warnings
-
     from matcher.data import read_partnerships
     from matcher.evaluate import evaluate as run_evaluation
 
     weights = _weights_from(weights_file, weight_items)
     history = read_partnerships(history_path)
     model, _db = _load(model_path, None)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with _warnings_to_stderr():
         report = run_evaluation(model, history, k=k, weights=weights, seed=seed)
-    for w in caught:
-        click.echo(f"Warning: {w.message}", err=True)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
         return

@@ -25,7 +25,10 @@ Examples
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
@@ -96,10 +99,36 @@ def adopt(model, db: Workspace, user: str = "server"):
     generation, _ = catalog.state()
     if generation and generation == getattr(model, "catalog_generation_", None):
         return catch_up(model, catalog)
+    rows = {kind: model_rows(model, kind) for kind in ("school", "partner")}
+    key = _rows_key(rows)
+    resumed = _resume(model, catalog, key)
+    if resumed is not None:  # the model this generation started from (a restarted server): its changes since
+        return resumed
     model = copy.copy(model)
-    schools = validate("school", model_rows(model, "school"), source="the model's schools")
-    partners = validate("partner", model_rows(model, "partner"), source="the model's partners")
-    return start_catalog(model, db, schools, partners, user=user)
+    schools = validate("school", rows["school"], source="the model's schools")
+    partners = validate("partner", rows["partner"], source="the model's partners")
+    model = start_catalog(model, db, schools, partners, user=user)
+    catalog.mark_base(key, model.catalog_revision_)
+    return model
+
+
+def _rows_key(rows: Mapping[str, list[dict[str, str]]]) -> str:
+    return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _resume(model, catalog: Catalog, key: str | None = None):
+    """``model`` caught up from the revision its catalogue generation started at, if it is that generation's
+    base model (see :meth:`Catalog.mark_base`); else None."""
+    base = catalog.base()
+    if base is None:
+        return None
+    if key is None:
+        key = _rows_key({kind: model_rows(model, kind) for kind in ("school", "partner")})
+    if key != base[0]:
+        return None
+    model = copy.copy(model)
+    model.catalog_generation_, model.catalog_revision_ = catalog.state()[0], base[1]
+    return catch_up(model, catalog)
 
 
 def model_rows(model, kind: str) -> list[dict[str, str]]:
@@ -233,8 +262,19 @@ def load_current(model_path, db_path=None):
 
     model = load_model(model_path)
     db = workspace_for(model_path, db_path)
-    if db is not None:
-        model = catch_up(model, Catalog(db))
+    if db is None:
+        return model, db
+    catalog = Catalog(db)
+    generation, revision = catalog.state()
+    if not generation or generation == getattr(model, "catalog_generation_", None):
+        return catch_up(model, catalog), db
+    resumed = _resume(model, catalog)
+    if resumed is not None:
+        return resumed, db
+    if revision:
+        warnings.warn(f"{db.path}: its schools and partners were changed from another model, so those changes "
+                      f"are not in these suggestions; retrain with `matcher train --from-catalog --db {db.path}`",
+                      stacklevel=2)
     return model, db
 
 

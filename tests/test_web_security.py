@@ -89,7 +89,7 @@ def test_422_never_echoes_the_input_back(client, body, headers):
     r = client.post("/api/recommendations", content=body, headers=headers)
     assert r.status_code == 422
     assert "sensitive" not in r.text
-    assert all(set(e) == {"type", "loc", "msg"} for e in r.json()["errors"])
+    assert all(set(e) == {"type", "loc", "field", "msg"} for e in r.json()["errors"])
 
 
 # --------------------------------------------------------------------------- 3: body limit
@@ -333,7 +333,7 @@ _FULL_TMPFS = textwrap.dedent(
     model = load_model(sys.argv[1])
     client = TestClient(create_app(model, sys.argv[1], f"{folder}/o.db"), base_url="http://127.0.0.1")
     assert client.post("/api/schools/S1/partners/P1/status", json={"status": "contacted"}).status_code == 201
-    with open(f"{folder}/filler", "wb") as fh:  # fill the disk
+    with open(f"{folder}/filler", "wb", buffering=0) as fh:  # fill the disk (unbuffered: nothing left to flush)
         try:
             while True:
                 fh.write(b"x" * 65536)

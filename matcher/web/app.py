@@ -27,6 +27,7 @@ from starlette.routing import Match
 
 from matcher import config
 from matcher.accounts import LOCAL_USER
+from matcher.catalog import Conflict
 from matcher.errors import DataError, MatcherError, UnknownIdError, in_words
 from matcher.formats import recommendations_csv
 from matcher.state import StateError
@@ -49,8 +50,9 @@ from matcher.web.schemas import (
     SchoolOut,
     StatusIn,
     UserOut,
+    row_out,
 )
-from matcher.web.service import MAX_LIMIT, MAX_TOP, Conflict, Forbidden, Service
+from matcher.web.service import MAX_LIMIT, MAX_TOP, Forbidden, Service
 from matcher.weights import WEIGHT_OPTION
 
 log = logging.getLogger("matcher.web")
@@ -270,7 +272,7 @@ def _change_routes(app: FastAPI, svc: Service, kind: str, body_model) -> None:
             "recommendation at once, kept in the change history with your name")
 
     def get_row(request: Request, entity_id: str = id_p):
-        return JSONResponse(svc.row(kind, entity_id))
+        return JSONResponse(row_out(kind, svc.row(kind, entity_id)))
 
     def create(request: Request, body, entity_id: str = id_p):
         return JSONResponse(svc.change(kind, entity_id, body.model_dump(), _user(request), create=True),
@@ -334,7 +336,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         errors = []
         for problem in exc.problems:  # "body: column offerings: ..." for the one row of a body
             m = re.search(r"column ([A-Za-z_]+): (.*)$", problem)
-            errors.append({"field": m.group(1), "msg": m.group(2)} if m else {"field": None, "msg": problem})
+            field, msg = (m.group(1), m.group(2)) if m else (None, problem)
+            errors.append({"type": "data_contract", "loc": ["body", field] if field else ["body"], "field": field,
+                           "msg": msg})
         return _error(422, "; ".join(f"{e['field']}: {e['msg']}" if e["field"] else e["msg"] for e in errors),
                       errors=errors)
 
@@ -344,8 +348,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
-        errors = [{"type": e.get("type"), "loc": [_short(p) for p in e.get("loc", ())], "msg": e.get("msg", "invalid")}
-                  for e in exc.errors()]
+        errors = []
+        for e in exc.errors():
+            loc = [_short(p) for p in e.get("loc", ())]
+            field = loc[1] if len(loc) > 1 and loc[0] == "body" and isinstance(loc[1], str) else None
+            errors.append({"type": e.get("type"), "loc": loc, "field": field, "msg": e.get("msg", "invalid")})
         return _error(422, "; ".join(_describe(e) for e in errors) or "invalid request", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)

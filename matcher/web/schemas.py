@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from matcher import config
 from matcher.ids import INVISIBLE
@@ -245,6 +245,22 @@ class PartnerIn(BaseModel):
         if (self.latitude is None) != (self.longitude is None):
             raise ValueError("give both latitude and longitude, or neither")
         return self
+
+
+def row_out(kind: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A catalogue row (text cells) as the JSON its PUT accepts back: numbers as numbers, blanks left out.
+
+    A cell the strict body would not take as it is (text the CSV contract
+    reads leniently) stays text, so nothing is lost in the round trip.
+    """
+    key = f"{kind}_id"
+    body = SchoolIn if kind == "school" else PartnerIn
+    cells = {k: v for k, v in row.items() if k in body.model_fields and v not in ("", None)}
+    try:
+        typed = body.model_validate(cells, strict=False).model_dump(exclude_none=True)
+    except ValidationError:
+        typed = cells
+    return {key: row[key], **typed}
 
 
 class ChangeOut(BaseModel):

@@ -7,6 +7,7 @@ from typing import Any
 
 from matcher import config
 from matcher.accounts import LOCAL_USER, Accounts, User
+from matcher.catalog import Conflict
 from matcher.errors import MatcherError
 from matcher.ids import normalise_id
 from matcher.live import LiveModel, adopt
@@ -180,7 +181,7 @@ class Service:
             raise Conflict(f"{kind} {entity_id!r} exists already; use PUT to replace it")
         if not create and not known:
             (m.school_row if kind == "school" else m.partner_row)(entity_id)  # 404 with suggestions
-        return self.live.put(kind, entity_id, row, user=user.name, create=None).to_dict()
+        return self.live.put(kind, entity_id, row, user=user.name, create=create).to_dict()
 
     def remove(self, kind: str, entity_id: str, user: User) -> dict[str, Any]:
         """Deactivate a school or partner; the history entry."""
@@ -211,6 +212,3 @@ class Service:
 class Forbidden(MatcherError):
     """The user's role or scope does not allow this change (403)."""
 
-
-class Conflict(MatcherError):
-    """The change conflicts with what exists (409)."""
