@@ -285,31 +285,47 @@ def test_roles_and_scopes(model, model_file, db):
 
 
 def test_concurrent_writers_and_readers(model, model_file, db):
-    """8 writers and 16 readers at once: every write lands once, every read answers, nothing is lost."""
+    """8 writers and 16 readers at once: every write lands once, every read answers, none sees half a change.
+
+    Each partner is created as a robotics club ("v1") and then replaced by a food bank ("v2"): a reader that
+    got one version's name with the other version's features would see a "v1" matched on food, or a "v2" not.
+    """
+    robotics = {**NEW_PARTNER_JSON, "offerings": "Robotics competitions and coding clubs for teams."}
     with TestClient(create_app(model, model_file, db), base_url=LOCAL) as client:
         def write(w: int) -> list[int]:
             codes = []
             for i in range(3):
                 pid = f"P{100 + 10 * w + i}"
-                codes.append(client.post(f"/api/partners/{pid}", json={**NEW_PARTNER_JSON, "name": f"Food {w}-{i}"}).status_code)
-                codes.append(client.put(f"/api/partners/{pid}", json={**NEW_PARTNER_JSON, "name": f"Food {w}-{i}b"}).status_code)
+                codes.append(client.post(f"/api/partners/{pid}", json={**robotics, "name": f"Club {w}-{i} v1"}).status_code)
+                codes.append(client.put(f"/api/partners/{pid}",
+                                        json={**NEW_PARTNER_JSON, "name": f"Club {w}-{i} v2"}).status_code)
             return codes
 
-        def read(_: int) -> list[int]:
-            return [client.get("/api/schools/S1/recommendations", params={"top": 50}).status_code for _ in range(6)]
+        def read(_: int) -> list[tuple[int, str, bool]]:
+            seen = []
+            for _ in range(6):
+                r = client.get("/api/schools/S1/recommendations", params={"top": 50})
+                seen.append((r.status_code, "", False))
+                for m in r.json() if r.status_code == 200 else []:
+                    if m["name"].startswith("Club"):
+                        seen.append((200, m["name"][-2:], any("food" in c for c in m["matched_categories"])))
+            return seen
 
         with ThreadPoolExecutor(24) as pool:
             writes = [pool.submit(write, w) for w in range(8)]
             reads = [pool.submit(read, r) for r in range(16)]
             write_codes = [c for f in writes for c in f.result()]
-            read_codes = [c for f in reads for c in f.result()]
+            seen = [x for f in reads for x in f.result()]
         assert set(write_codes) == {200, 201} and write_codes.count(201) == 24
-        assert set(read_codes) == {200}
+        assert {code for code, *_ in seen} == {200}
+        versions = [(v, food) for _, v, food in seen if v]
+        assert all(food == (v == "v2") for v, food in versions), versions
         ids = partner_ids(client, top=50)
         assert {f"P{100 + 10 * w + i}" for w in range(8) for i in range(3)} <= set(ids)
         names = {client.get(f"/api/partners/P{100 + 10 * w + i}").json()["name"] for w in range(8) for i in range(3)}
-        assert names == {f"Food {w}-{i}b" for w in range(8) for i in range(3)}
-        assert len(client.get("/api/changes", params={"kind": "partner", "limit": 1000}).json()) >= 48
+        assert names == {f"Club {w}-{i} v2" for w in range(8) for i in range(3)}
+        history = client.get("/api/changes", params={"kind": "partner", "limit": 1000}).json()
+        assert sum(c["partner_id"].startswith("P1") and len(c["partner_id"]) == 4 for c in history) == 48
 
 
 def test_dask_train_equals_local(data_dir, tmp_path):
