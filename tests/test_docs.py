@@ -18,7 +18,7 @@ def _readme_commands() -> list[str]:
     blocks = re.findall(r"```(?:bash|sh|shell)\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
     lines = []
     for block in blocks:
-        for line in block.splitlines():
+        for line in re.sub(r"\\\n\s*", " ", block).splitlines():  # continued lines joined
             for part in line.split("&&"):
                 part = part.split(" #")[0].strip()
                 if part.startswith("matcher "):
