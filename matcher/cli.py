@@ -68,9 +68,32 @@ def _normalised_id(ctx: click.Context, param: click.Parameter, value: str | None
     return None if value is None else normalise_id(value)
 
 
+def _weight_items(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, float]:
+    """``--weight BLOCK=VALUE`` options parsed by the library; a bad one is a usage mistake (exit 2)."""
+    from matcher.errors import WeightsError
+    from matcher.weights import parse_weight_options
+
+    try:
+        return parse_weight_options(value, source="--weight")
+    except WeightsError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--weight: "), ctx, param) from None
+
+
+def _grade_band(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A ``--grades`` band the library can read (checked now: a bad one is a usage mistake, exit 2)."""
+    from matcher.grades import parse_grades
+
+    if value is not None:
+        try:
+            parse_grades(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return value
+
+
 def _weights_options(f):
     f = click.option(
-        "--weight", "weight_items", multiple=True, metavar="BLOCK=VALUE",
+        "--weight", "weight_items", multiple=True, metavar="BLOCK=VALUE", callback=_weight_items,
         help=f"Override one block's weight (repeatable). Blocks: {', '.join(config.BLOCKS)}.",
     )(f)
     f = click.option("--weights", "weights_file", type=click.Path(dir_okay=False), help="JSON or TOML file of block weights.")(f)
@@ -132,12 +155,11 @@ def _warnings_to_stderr():
         click.echo(f"Warning: {in_words(str(w.message), OPTION_NAMES)}", err=True)
 
 
-def _weights_from(weights_file: str | None, weight_items: tuple[str, ...]) -> dict[str, float]:
-    from matcher.weights import parse_weight_options, read_weights_file
+def _weights_from(weights_file: str | None, weight_items: dict[str, float]) -> dict[str, float]:
+    """The weights file's weights, overridden by the ``--weight`` options."""
+    from matcher.weights import read_weights_file
 
-    out = read_weights_file(weights_file) if weights_file else {}
-    out.update(parse_weight_options(weight_items))
-    return out
+    return {**(read_weights_file(weights_file) if weights_file else {}), **weight_items}
 
 
 @click.group(cls=MatcherGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -195,7 +217,7 @@ def train(schools_path, partners_path, history_path, model_path, encoder, weight
 @click.option("--partner", "partner_id", callback=_normalised_id,
               help="Rank schools for this partner id (the reverse question).")
 @click.option("--need", help="Rank partners for a need typed here.")
-@click.option("--grades", help="Grades for --need, e.g. 6-8 or K-5.")
+@click.option("--grades", callback=_grade_band, help="Grades for --need, e.g. 6-8 or K-5.")
 @click.option("--lat", type=float, help="Latitude for --need (with --lon).")
 @click.option("--lon", type=float, help="Longitude for --need (with --lat).")
 @click.option("--top", type=click.IntRange(min=1), default=config.DEFAULT_TOP, show_default=True, help="How many results.")

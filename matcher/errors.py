@@ -49,25 +49,44 @@ class DataError(MatcherError):
 
 
 class UnknownIdError(MatcherError, KeyError):
-    """A school or partner id that the model does not know.
+    """A school or partner id that the model does not know, or a name that several share.
 
     Parameters
     ----------
     kind : {"school", "partner"}
     id_ : str
-        The id asked for.
+        The id (or name) asked for.
     suggestions : sequence of str
         Close ids, best first (may be empty).
     ambiguous : bool
-        The text was a name that several schools (or partners) share; ``suggestions`` are their ids.
+        The text was a name (or part of one) that several schools (or partners) match.
+    candidates : sequence of (str, str)
+        With ``ambiguous``: the (id, name) of each match; their ids become ``suggestions``.
+
+    Examples
+    --------
+    >>> print(UnknownIdError("school", "S00001", ["S000001", "S000010"]))
+    unknown school id 'S00001'; did you mean 'S000001', 'S000010'?
+    >>> print(UnknownIdError("school", "oak", ambiguous=True,
+    ...                      candidates=[("S1", "Oak Elementary"), ("S2", "Oak Ridge High")]))
+    'oak' matches 2 schools: S1 (Oak Elementary), S2 (Oak Ridge High); give the id or more of the name
     """
 
-    def __init__(self, kind: str, id_: str, suggestions: Sequence[str] = (), ambiguous: bool = False):
+    #: Candidates named in an ambiguous-name message (the rest are counted).
+    SHOWN = 10
+
+    def __init__(self, kind: str, id_: str, suggestions: Sequence[str] = (), ambiguous: bool = False,
+                 candidates: Sequence[tuple[str, str]] = ()):
         self.kind = kind
         self.id = id_
-        self.suggestions = list(suggestions)
+        self.ambiguous = ambiguous
+        self.candidates = [(str(i), str(n)) for i, n in candidates]
+        self.suggestions = list(suggestions) or [i for i, _ in self.candidates]
         if ambiguous:
-            msg = f"{id_!r} names more than one {kind}: " + ", ".join(repr(s) for s in self.suggestions) + "; give the id"
+            many = len(self.candidates) if self.candidates else len(self.suggestions)
+            shown = [f"{i} ({n})" for i, n in self.candidates[: self.SHOWN]] or [repr(s) for s in self.suggestions]
+            more = f" and {many - len(shown)} more" if many > len(shown) else ""
+            msg = f"{id_!r} matches {many} {kind}s: " + ", ".join(shown) + more + "; give the id or more of the name"
         else:
             msg = f"unknown {kind} id {id_!r}"
             if self.suggestions:

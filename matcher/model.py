@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -208,20 +209,71 @@ class PartnerMatcher(ParamsMixin):
             names = self.school_names_ if kind == "school" else self.partner_names_
             raise UnknownIdError(kind, str(id_), close_ids(str(id_), ids, names)) from None
 
-    def resolve(self, kind: str, id_or_name: str) -> str:
-        """The id of a school or partner given by id or by a unique name (case-insensitive)."""
+    def lookup(self, kind: str, id_or_name: str) -> list[int]:
+        """Rows of the schools (``kind="school"``) or partners that a typed id or name stands for.
+
+        The one rule the command line and the page share: the exact id (in its
+        one spelling, see :func:`matcher.ids.normalise_id`); else every name
+        equal to the text, ignoring case and runs of spaces; else every name
+        that contains it. One row is a match; several are a choice to make;
+        none is an unknown id (see :meth:`resolve`).
+
+        Parameters
+        ----------
+        kind : {"school", "partner"}
+        id_or_name : str
+
+        Returns
+        -------
+        list of int
+            Rows, in id order (empty when nothing matches).
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from matcher.model import PartnerMatcher
+        >>> m = PartnerMatcher().fit(
+        ...     pd.DataFrame({"school_id": ["S1", "S2"], "name": ["Oak Elementary", "Oak Ridge High"],
+        ...                   "needs": ["tutoring", "mentors"]}),
+        ...     pd.DataFrame({"partner_id": ["P1"], "name": ["Library"], "offerings": ["tutoring"]}))
+        >>> m.lookup("school", "S2"), m.lookup("school", "oak elementary"), m.lookup("school", "OAK")
+        ([1], [0], [0, 1])
+        """
         pos = self.index(kind)
-        if normalise_id(id_or_name) in pos:
-            return normalise_id(id_or_name)
-        names = self.school_names_ if kind == "school" else self.partner_names_
+        text = str(id_or_name)
+        row = pos.get(normalise_id(text))
+        if row is not None:
+            return [row]
+        key = _folded(text)
+        if not key:
+            return []
+        names = [_folded(n) for n in (self.school_names_ if kind == "school" else self.partner_names_)]
+        exact = [i for i, n in enumerate(names) if n == key]
+        return exact or [i for i, n in enumerate(names) if key in n]
+
+    def resolve(self, kind: str, id_or_name: str) -> str:
+        """The id of the school (``kind="school"``) or partner given by id, by name or by a unique part of a name.
+
+        Raises
+        ------
+        UnknownIdError
+            When nothing matches (with close ids as suggestions, also found by
+            name), or when the text matches several (``ambiguous``, with their
+            ids and names as ``candidates``).
+
+        See Also
+        --------
+        lookup : the matching rule.
+        """
+        rows = self.lookup(kind, id_or_name)
         ids = self.school_ids_ if kind == "school" else self.partner_ids_
-        key = str(id_or_name).strip().casefold()
-        hits = [i for i, n in enumerate(names) if str(n).casefold() == key]
-        if len(hits) == 1:
-            return str(ids[hits[0]])
-        if len(hits) > 1:
-            raise UnknownIdError(kind, str(id_or_name), [str(ids[i]) for i in hits[:5]], ambiguous=True)
-        return str(ids[self._row(kind, id_or_name)])
+        if len(rows) == 1:
+            return str(ids[rows[0]])
+        if rows:
+            names = self.school_names_ if kind == "school" else self.partner_names_
+            raise UnknownIdError(kind, str(id_or_name), ambiguous=True,
+                                 candidates=[(str(ids[i]), str(names[i])) for i in rows])
+        return str(ids[self._row(kind, id_or_name)])  # the unknown-id error, with suggestions
 
     # ------------------------------------------------------------ scoring
     def scorer(self, overrides: Mapping[str, float] | None = None) -> Scorer:
@@ -357,21 +409,34 @@ class PartnerMatcher(ParamsMixin):
 
 
 def close_ids(query: str, ids: Sequence[Any], names: Sequence[Any], n: int = 3) -> list[str]:
-    """Ids that look like ``query``: by edit distance to ids (ignoring case and zero padding) or to names."""
+    """Ids that look like ``query``: by edit distance to ids (ignoring case and zero padding) or to names.
+
+    Examples
+    --------
+    >>> close_ids("S00001", ["S000001", "S000010", "S000100"], ["A", "B", "C"])[0]
+    'S000001'
+    >>> close_ids("oak elementry", ["S1", "S2"], ["Oak Elementary", "Pine High"])
+    ['S1']
+    """
     q = query.strip()
     keys = {str(i): str(i) for i in ids}
-    out = difflib.get_close_matches(q, list(keys), n=n, cutoff=0.6)
-
-    def unpadded(s: str) -> str:
-        return "".join(c for c in s.casefold() if c != "0")
-
-    target = unpadded(q)
-    out += [i for i in keys if unpadded(i) == target and i not in out]
-    by_name = {str(nm).casefold(): str(i) for i, nm in zip(ids, names)}
-    out += [by_name[m] for m in difflib.get_close_matches(q.casefold(), list(by_name), n=n, cutoff=0.75)
+    target = _unpadded(q)
+    same = [i for i in keys if _unpadded(i) == target]  # S00001 for S000001, s1 for S1
+    out = same + [i for i in difflib.get_close_matches(q, list(keys), n=n, cutoff=0.6) if i not in same]
+    by_name = {_folded(nm): str(i) for i, nm in zip(ids, names)}
+    out += [by_name[m] for m in difflib.get_close_matches(_folded(q), list(by_name), n=n, cutoff=0.75)
             if by_name[m] not in out]
-    exact_first = sorted(out, key=lambda i: (unpadded(i) != target, out.index(i)))
-    return exact_first[:n]
+    return out[:n]
+
+
+def _unpadded(text: str) -> str:
+    """An id without case or leading zeros in its numbers (``S000010`` -> ``s10``)."""
+    return re.sub(r"(?<![0-9])0+(?=[0-9])", "", text.strip().casefold())
+
+
+def _folded(text: Any) -> str:
+    """A name for comparing: case folded, runs of spaces made one."""
+    return " ".join(str(text).casefold().split())
 
 
 def check_n(n: int) -> None:

@@ -113,10 +113,9 @@ def page_context(svc, qp: Mapping[str, str]) -> tuple[dict[str, Any], int]:
             if form["partner"]:
                 return ctx, _detail(svc, ctx, school_id, form["partner"], include_current, bars, href)
         elif form["partner"]:
-            from matcher.ids import normalise_id
-
             ctx["mode"] = "partner"
-            partner_id = normalise_id(form["partner"])
+            partner_id = svc.model.resolve("partner", form["partner"])  # an id or a unique name, as the CLI
+            form["partner"] = partner_id
             ctx["heading"] = f"Schools for {partner_id} {svc.partner_name(partner_id)}"
             rows = svc.for_partner(partner_id, top, include_full, include_current)
             ctx["rows"] = rows
@@ -157,23 +156,19 @@ def _float(text: str, what: str) -> float | None:
 
 
 def _resolve_school(svc, text: str, ctx: dict[str, Any], href) -> str | None:
-    """An exact id, or the only school whose id or name contains the text; else choices or an error."""
-    from matcher.ids import normalise_id
-
+    """The school the text names (an id, a name or a unique part of one, as the CLI takes it:
+    :meth:`matcher.model.PartnerMatcher.resolve`); else the choices, or an error with suggestions."""
     try:
-        svc.model.school_row(normalise_id(text))
-        return normalise_id(text)
+        return svc.model.resolve("school", text)
     except UnknownIdError as exc:
-        unknown = exc
-    hits = svc.search_schools(text, 50)
-    if len(hits) == 1:
-        return hits[0]["school_id"]
-    if hits:
-        ctx["choices"] = [{**h, "href": href(school=h["school_id"])} for h in hits]
-        ctx["mode"] = "choose"
-        ctx["heading"] = f"Schools matching “{text}”"
-        return None
-    ctx["error"] = {"message": f"{unknown}", "suggestions": [(s, href(school=s)) for s in unknown.suggestions]}
+        if not exc.ambiguous:
+            ctx["error"] = {"message": f"{exc}", "suggestions": [(s, href(school=s)) for s in exc.suggestions]}
+            return None
+        choices = exc.candidates
+    grades = svc.school_grades([i for i, _ in choices])
+    ctx["choices"] = [{"school_id": i, "name": n, "grades": g, "href": href(school=i)} for (i, n), g in zip(choices, grades)]
+    ctx["mode"] = "choose"
+    ctx["heading"] = f"Schools matching “{text}”"
     return None
 
 
@@ -195,7 +190,7 @@ def _item(row: dict[str, Any], kind: str, school_id: str | None, bars, link: str
 def _detail(svc, ctx, school_id: str, partner_text: str, include_current: bool, bars, href) -> int:
     """The pair panel: explanation, why-not verdict and history. Returns the page status."""
     try:
-        ex = svc.explain(school_id, partner_text, include_current)
+        ex = svc.explain(school_id, svc.model.resolve("partner", partner_text), include_current)
     except UnknownIdError as exc:
         ctx["detail_error"] = {"message": str(exc),
                                "suggestions": [(s, href(school=school_id, partner=s) + "#detail") for s in exc.suggestions]}

@@ -109,6 +109,12 @@ class Service:
         return [{"school_id": str(m.school_ids_[i]), "name": str(m.school_names_[i]), "grades": grades[i]}
                 for i in hits]
 
+    def school_grades(self, school_ids: Sequence[str]) -> list[str]:
+        """Each school's grade band as people write it (``K-5``)."""
+        m = self.current()
+        grades = self._search_index(m)[0]
+        return [grades[m.school_row(i)] for i in school_ids]
+
     def school_name(self, school_id: str) -> str:
         m = self.current()
         return str(m.school_names_[m.school_row(normalise_id(school_id))])
