@@ -29,7 +29,7 @@ import numpy as np
 from matcher.features import POPCOUNT, PartnerFeatures, SchoolFeatures
 
 #: Dimensions of the text subspace used by the score bound (more: tighter bound, dearer).
-TEXT_RANK = 160
+TEXT_RANK = 192
 #: Partner classes by which blocks are known (grades given, type given, location known).
 N_CLASSES = 8
 #: Grade bits (PK, K, 1..12).
