@@ -61,11 +61,11 @@ def _fail(lines: list[str], ctx: click.Context) -> None:
     ctx.exit(1)
 
 
-def _normalised_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """An id option in its one spelling (NFC, no invisible characters), as the tables' ids are."""
-    from matcher.ids import normalise_id
-
-    return None if value is None else normalise_id(value)
+def _not_blank(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A text option that says something (a blank one is a usage mistake, exit 2)."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("is blank", ctx, param)
+    return value
 
 
 def _weight_items(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, float]:
@@ -213,13 +213,13 @@ def train(schools_path, partners_path, history_path, model_path, encoder, weight
 
 
 @main.command()
-@click.option("--school", "school_id", callback=_normalised_id, help="Rank partners for this school id.")
-@click.option("--partner", "partner_id", callback=_normalised_id,
-              help="Rank schools for this partner id (the reverse question).")
-@click.option("--need", help="Rank partners for a need typed here.")
+@click.option("--school", "school_id", help="Rank partners for this school (its id, or a name only it has).")
+@click.option("--partner", "partner_id",
+              help="Rank schools for this partner (id or name; the reverse question).")
+@click.option("--need", callback=_not_blank, help="Rank partners for a need typed here.")
 @click.option("--grades", callback=_grade_band, help="Grades for --need, e.g. 6-8 or K-5.")
-@click.option("--lat", type=float, help="Latitude for --need (with --lon).")
-@click.option("--lon", type=float, help="Longitude for --need (with --lat).")
+@click.option("--lat", type=click.FloatRange(-90, 90), help="Latitude for --need (with --lon).")
+@click.option("--lon", type=click.FloatRange(-180, 180), help="Longitude for --need (with --lat).")
 @click.option("--top", type=click.IntRange(min=1), default=config.DEFAULT_TOP, show_default=True, help="How many results.")
 @_model_option
 @_weights_options
@@ -240,9 +240,11 @@ def recommend(school_id, partner_id, need, grades, lat, lon, top, model_path, we
     model, db = _load(model_path, db_path)
     state = _state_from(db, cooldown_days, include_current)
     if school_id is not None:
+        school_id = model.resolve("school", school_id)
         matches = model.recommend(school_id, n=top, weights=weights, include_full=include_full, state=state)
         title = f"Partners for {school_id} {model.school_names_[model.school_row(school_id)]}"
     elif partner_id is not None:
+        partner_id = model.resolve("partner", partner_id)
         matches = model.recommend_schools(partner_id, n=top, weights=weights, include_full=include_full, state=state)
         title = f"Schools for {partner_id} {model.partner_names_[model.partner_row(partner_id)]}"
     else:
@@ -278,8 +280,8 @@ def _to_table(title: str, matches) -> str:
 
 
 @main.command()
-@click.option("--school", "school_id", required=True, callback=_normalised_id, help="School id.")
-@click.option("--partner", "partner_id", required=True, callback=_normalised_id, help="Partner id.")
+@click.option("--school", "school_id", required=True, help="School id (or a name only it has).")
+@click.option("--partner", "partner_id", required=True, help="Partner id (or a name only it has).")
 @_model_option
 @_weights_options
 @_state_options
@@ -289,7 +291,8 @@ def explain(school_id, partner_id, model_path, weights_file, weight_items, db_pa
     weights = _weights_from(weights_file, weight_items)
     model, db = _load(model_path, db_path)
     state = _state_from(db, cooldown_days, include_current)
-    ex = model.explain(school_id, partner_id, weights=weights, state=state)
+    ex = model.explain(model.resolve("school", school_id), model.resolve("partner", partner_id), weights=weights,
+                       state=state)
     if fmt == "json":
         click.echo(json.dumps(ex.to_dict(), indent=2, ensure_ascii=False))
         return
@@ -513,18 +516,24 @@ def outcomes() -> None:
 
 
 @outcomes.command("record")
-@click.option("--school", "school_id", required=True)
-@click.option("--partner", "partner_id", required=True)
+@click.option("--school", "school_id", required=True, help="School id (or a name only it has).")
+@click.option("--partner", "partner_id", required=True, help="Partner id (or a name only it has).")
 @click.option("--status", required=True, type=click.Choice(list(STATUSES)))
 @click.option("--note", default="", help="Free-text note.")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=str(config.DEFAULT_OUTREACH_DB),
-              show_default="models/outreach.db")
-def outcomes_record(school_id, partner_id, status, note, db_path):
-    """Append one outreach event for a school-partner pair."""
+@_model_option
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+              help="Workspace database (default: outreach.db beside the model; created if missing).")
+def outcomes_record(school_id, partner_id, status, note, model_path, db_path):
+    """Append one outreach event for a school-partner pair the model knows."""
+    from matcher.config import workspace_path
     from matcher.state import OutreachStore
 
-    event = OutreachStore(db_path).record(school_id, partner_id, status, note)
-    click.echo(f"recorded #{event.id}: {event.school_id} / {event.partner_id} -> {event.status} at {event.created_at}")
+    model, _ = _load(model_path, db_path)
+    school_id, partner_id = model.resolve("school", school_id), model.resolve("partner", partner_id)
+    event = OutreachStore(db_path or workspace_path(model_path)).record(school_id, partner_id, status, note)
+    click.echo(f"recorded #{event.id}: {event.school_id} {model.school_names_[model.school_row(school_id)]} / "
+               f"{event.partner_id} {model.partner_names_[model.partner_row(partner_id)]} -> {event.status} "
+               f"at {event.created_at}")
 
 
 @outcomes.command("export")

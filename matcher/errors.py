@@ -59,9 +59,10 @@ class UnknownIdError(MatcherError, KeyError):
     suggestions : sequence of str
         Close ids, best first (may be empty).
     ambiguous : bool
-        The text was a name (or part of one) that several schools (or partners) match.
+        The text was a name that several schools (or partners) match.
     candidates : sequence of (str, str)
-        With ``ambiguous``: the (id, name) of each match; their ids become ``suggestions``.
+        With ``ambiguous``: the (id, name) of each match, in id order; the
+        first :attr:`SHOWN` ids become ``suggestions``.
 
     Examples
     --------
@@ -69,7 +70,7 @@ class UnknownIdError(MatcherError, KeyError):
     unknown school id 'S00001'; did you mean 'S000001', 'S000010'?
     >>> print(UnknownIdError("school", "oak", ambiguous=True,
     ...                      candidates=[("S1", "Oak Elementary"), ("S2", "Oak Ridge High")]))
-    'oak' matches 2 schools: S1 (Oak Elementary), S2 (Oak Ridge High); give the id or more of the name
+    'oak' matches 2 schools: S1 (Oak Elementary), S2 (Oak Ridge High); give one of the ids
     """
 
     #: Candidates named in an ambiguous-name message (the rest are counted).
@@ -81,12 +82,12 @@ class UnknownIdError(MatcherError, KeyError):
         self.id = id_
         self.ambiguous = ambiguous
         self.candidates = [(str(i), str(n)) for i, n in candidates]
-        self.suggestions = list(suggestions) or [i for i, _ in self.candidates]
+        self.suggestions = list(suggestions) or [i for i, _ in self.candidates[: self.SHOWN]]
         if ambiguous:
-            many = len(self.candidates) if self.candidates else len(self.suggestions)
+            many = len(self.candidates) or len(self.suggestions)
             shown = [f"{i} ({n})" for i, n in self.candidates[: self.SHOWN]] or [repr(s) for s in self.suggestions]
             more = f" and {many - len(shown)} more" if many > len(shown) else ""
-            msg = f"{id_!r} matches {many} {kind}s: " + ", ".join(shown) + more + "; give the id or more of the name"
+            msg = f"{id_!r} matches {many} {kind}s: " + ", ".join(shown) + more + "; give one of the ids"
         else:
             msg = f"unknown {kind} id {id_!r}"
             if self.suggestions:

@@ -1,8 +1,6 @@
 """The partner-matching model: schools and partners as feature blocks, fitted the scikit-learn way."""
 from __future__ import annotations
 
-import difflib
-import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -14,7 +12,7 @@ from matcher.errors import MatcherError, UnknownIdError
 from matcher.explain import explain_pair, matched_categories, reasons_for_partner, reasons_for_school
 from matcher.features import PartnerFeatures, SchoolFeatures, hub_statistics
 from matcher.grades import format_grades
-from matcher.ids import normalise_id
+from matcher.ids import IdTable, normalise_id
 from matcher.matches import Explanation, Match
 from matcher.params import ParamsMixin
 from matcher.ranking import rank_chunk, state_mask, top_k
@@ -183,14 +181,19 @@ class PartnerMatcher(ParamsMixin):
 
     def index(self, kind: str) -> dict[str, int]:
         """Id -> row for ``kind`` ``"school"`` or ``"partner"`` (built once)."""
+        return self._table(kind).pos
+
+    def _table(self, kind: str) -> IdTable:
+        """The ids and names of ``kind``, for lookups and suggestions (built once per model)."""
         self.check_fitted()
         if not hasattr(self, "_index"):
             self._index = {}
-        pos = self._index.get(kind)
-        if pos is None:
-            ids = self.school_ids_ if kind == "school" else self.partner_ids_
-            pos = self._index[kind] = {v: i for i, v in enumerate(ids)}
-        return pos
+        table = self._index.get(kind)
+        if table is None:
+            ids, names = ((self.school_ids_, self.school_names_) if kind == "school"
+                          else (self.partner_ids_, self.partner_names_))
+            table = self._index[kind] = IdTable(ids, names)
+        return table
 
     def school_row(self, school_id: str) -> int:
         """Row of a school id, or :class:`UnknownIdError` with close ids and names."""
@@ -201,79 +204,71 @@ class PartnerMatcher(ParamsMixin):
         return self._row("partner", partner_id)
 
     def _row(self, kind: str, id_: str) -> int:
-        pos = self.index(kind)
-        try:
-            return pos[normalise_id(str(id_))]
-        except (KeyError, TypeError):
-            ids = self.school_ids_ if kind == "school" else self.partner_ids_
-            names = self.school_names_ if kind == "school" else self.partner_names_
-            raise UnknownIdError(kind, str(id_), close_ids(str(id_), ids, names)) from None
+        table = self._table(kind)
+        row = table.pos.get(normalise_id(str(id_)))
+        if row is None:
+            raise UnknownIdError(kind, str(id_), [table.ids[r] for r in table.suggest(str(id_))])
+        return row
 
-    def lookup(self, kind: str, id_or_name: str) -> list[int]:
-        """Rows of the schools (``kind="school"``) or partners that a typed id or name stands for.
+    def resolve(self, kind: str, id_or_name: str, partial: bool = False) -> str:
+        """The id of the school (``kind="school"``) or partner that a typed id or name stands for.
 
-        The one rule the command line and the page share: the exact id (in its
-        one spelling, see :func:`matcher.ids.normalise_id`); else every name
-        equal to the text, ignoring case and runs of spaces; else every name
-        that contains it. One row is a match; several are a choice to make;
-        none is an unknown id (see :meth:`resolve`).
+        The one rule of the command line, the API and the page: the id itself
+        (in its one spelling, see :func:`matcher.ids.normalise_id`); else the
+        one whose name is the text, ignoring case and runs of spaces. With
+        ``partial`` (the page's search box, where the list shown names what
+        was found) also the one whose name contains the text.
 
         Parameters
         ----------
         kind : {"school", "partner"}
         id_or_name : str
+        partial : bool, default False
 
         Returns
         -------
-        list of int
-            Rows, in id order (empty when nothing matches).
+        str
+            The id.
+
+        Raises
+        ------
+        UnknownIdError
+            When nothing matches (``suggestions``: close ids, and ids of close
+            names, see :meth:`matcher.ids.IdTable.suggest`), or when several
+            names match (``ambiguous``; ``candidates`` are their ids and names,
+            in id order).
 
         Examples
         --------
         >>> import pandas as pd
         >>> from matcher.model import PartnerMatcher
         >>> m = PartnerMatcher().fit(
-        ...     pd.DataFrame({"school_id": ["S1", "S2"], "name": ["Oak Elementary", "Oak Ridge High"],
-        ...                   "needs": ["tutoring", "mentors"]}),
+        ...     pd.DataFrame({"school_id": ["S1", "S2", "S3"], "name": ["Oak Elementary", "Oak Ridge High", "Oak Ridge High"],
+        ...                   "needs": ["tutoring", "mentors", "meals"]}),
         ...     pd.DataFrame({"partner_id": ["P1"], "name": ["Library"], "offerings": ["tutoring"]}))
-        >>> m.lookup("school", "S2"), m.lookup("school", "oak elementary"), m.lookup("school", "OAK")
-        ([1], [0], [0, 1])
+        >>> m.resolve("school", "S2"), m.resolve("school", "oak  ELEMENTARY"), m.resolve("school", "elem", partial=True)
+        ('S2', 'S1', 'S1')
+        >>> m.resolve("school", "Oak Ridge High")
+        Traceback (most recent call last):
+        ...
+        matcher.errors.UnknownIdError: 'Oak Ridge High' matches 2 schools: S2 (Oak Ridge High), S3 (Oak Ridge High); give one of the ids
+        >>> m.resolve("school", "S02")
+        Traceback (most recent call last):
+        ...
+        matcher.errors.UnknownIdError: unknown school id 'S02'; did you mean 'S2'?
         """
-        pos = self.index(kind)
+        table = self._table(kind)
         text = str(id_or_name)
-        row = pos.get(normalise_id(text))
-        if row is not None:
-            return [row]
-        key = _folded(text)
-        if not key:
-            return []
-        names = [_folded(n) for n in (self.school_names_ if kind == "school" else self.partner_names_)]
-        exact = [i for i, n in enumerate(names) if n == key]
-        return exact or [i for i, n in enumerate(names) if key in n]
-
-    def resolve(self, kind: str, id_or_name: str) -> str:
-        """The id of the school (``kind="school"``) or partner given by id, by name or by a unique part of a name.
-
-        Raises
-        ------
-        UnknownIdError
-            When nothing matches (with close ids as suggestions, also found by
-            name), or when the text matches several (``ambiguous``, with their
-            ids and names as ``candidates``).
-
-        See Also
-        --------
-        lookup : the matching rule.
-        """
-        rows = self.lookup(kind, id_or_name)
-        ids = self.school_ids_ if kind == "school" else self.partner_ids_
-        if len(rows) == 1:
-            return str(ids[rows[0]])
-        if rows:
-            names = self.school_names_ if kind == "school" else self.partner_names_
-            raise UnknownIdError(kind, str(id_or_name), ambiguous=True,
-                                 candidates=[(str(ids[i]), str(names[i])) for i in rows])
-        return str(ids[self._row(kind, id_or_name)])  # the unknown-id error, with suggestions
+        row = table.pos.get(normalise_id(text))
+        if row is None:
+            rows = table.named(text, partial)
+            if not rows:
+                raise UnknownIdError(kind, text, [table.ids[r] for r in table.suggest(text)])
+            if len(rows) > 1:
+                rows = sorted(rows, key=lambda r: table.ids[r])
+                raise UnknownIdError(kind, text, ambiguous=True, candidates=[(table.ids[r], table.names[r]) for r in rows])
+            row = rows[0]
+        return table.ids[row]
 
     # ------------------------------------------------------------ scoring
     def scorer(self, overrides: Mapping[str, float] | None = None) -> Scorer:
@@ -406,37 +401,6 @@ class PartnerMatcher(ParamsMixin):
         i = self.school_row(school_id)
         j = self.partner_row(partner_id)
         return explain_pair(self, i, j, self.scorer(weights), state)
-
-
-def close_ids(query: str, ids: Sequence[Any], names: Sequence[Any], n: int = 3) -> list[str]:
-    """Ids that look like ``query``: by edit distance to ids (ignoring case and zero padding) or to names.
-
-    Examples
-    --------
-    >>> close_ids("S00001", ["S000001", "S000010", "S000100"], ["A", "B", "C"])[0]
-    'S000001'
-    >>> close_ids("oak elementry", ["S1", "S2"], ["Oak Elementary", "Pine High"])
-    ['S1']
-    """
-    q = query.strip()
-    keys = {str(i): str(i) for i in ids}
-    target = _unpadded(q)
-    same = [i for i in keys if _unpadded(i) == target]  # S00001 for S000001, s1 for S1
-    out = same + [i for i in difflib.get_close_matches(q, list(keys), n=n, cutoff=0.6) if i not in same]
-    by_name = {_folded(nm): str(i) for i, nm in zip(ids, names)}
-    out += [by_name[m] for m in difflib.get_close_matches(_folded(q), list(by_name), n=n, cutoff=0.75)
-            if by_name[m] not in out]
-    return out[:n]
-
-
-def _unpadded(text: str) -> str:
-    """An id without case or leading zeros in its numbers (``S000010`` -> ``s10``)."""
-    return re.sub(r"(?<![0-9])0+(?=[0-9])", "", text.strip().casefold())
-
-
-def _folded(text: Any) -> str:
-    """A name for comparing: case folded, runs of spaces made one."""
-    return " ".join(str(text).casefold().split())
 
 
 def check_n(n: int) -> None:

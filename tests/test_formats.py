@@ -78,7 +78,7 @@ def test_csv_formula_injection_is_neutralised_in_every_human_csv(evil, tmp_path)
     _cli("rank", "--model", model, "--output", tmp_path / "r.jsonl", "--db", db, "--quiet")
     ids = {json.loads(line)["partner_id"] for line in (tmp_path / "r.jsonl").read_text().splitlines()}
     assert "@P1" in ids
-    _cli("outcomes", "record", "--school", "=S1", "--partner", "@P1", "--status", "partnered", "--db", db)
+    _cli("outcomes", "record", "--model", model, "--school", "=S1", "--partner", "@P1", "--status", "partnered", "--db", db)
     _cli("outcomes", "export", "--db", db, "--output", tmp_path / "h.csv")
     _assert_neutralised((tmp_path / "h.csv").read_text(), "=S1", "@P1")
 

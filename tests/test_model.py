@@ -60,6 +60,55 @@ def test_unknown_id_suggests_close_ones(fitted):
         fitted.recommend("S1", n=0)
 
 
+# Ids and names as a coordinator types them, against 300 ids of one width (as the sample's S000001..S000300).
+TYPED_IDS = [f"S{i:06d}" for i in range(1, 301)]
+TYPED_NAMES = [f"School {i}" for i in range(1, 301)]
+TYPED_NAMES[0], TYPED_NAMES[200] = "Spring Crossing Elementary", "Millbrook Magnet Elementary"
+
+
+@pytest.mark.parametrize("typed, first", [
+    ("S00001", "S000001"),  # one zero short: the same number, not S000010 or S000201
+    ("S00030", "S000030"),  # not S000300
+    ("s000001", "S000001"),  # case
+    ("S000O01", "S000001"),  # the letter O: one edit from S000001, two from S000201
+    ("S0000201", "S000201"),  # one zero too many
+    ("spring crossing", "S000001"),  # part of a name
+    ("Spring Crossing Elementry", "S000001"),  # a misspelt name
+    ("millbrook", "S000201"),
+])
+def test_suggestions_rank_the_id_meant_first(typed, first):
+    from matcher.ids import IdTable
+
+    table = IdTable(TYPED_IDS, TYPED_NAMES)
+    assert table.ids[table.suggest(typed)[0]] == first
+    order = np.random.default_rng(0).permutation(len(TYPED_IDS))  # ties go by id, whatever the row order
+    shuffled = IdTable([TYPED_IDS[i] for i in order], [TYPED_NAMES[i] for i in order])
+    assert [shuffled.ids[r] for r in shuffled.suggest(typed)] == [table.ids[r] for r in table.suggest(typed)]
+
+
+def test_suggestions_are_by_edit_distance_then_id():
+    from matcher.ids import IdTable
+
+    table = IdTable(TYPED_IDS, TYPED_NAMES)
+    # One edit away, by id; nothing two edits away (S000011) for an id this short.
+    assert [table.ids[r] for r in table.suggest("S000O01", n=6)] == ["S000001", "S000101", "S000201"]
+    # The same number first, then one edit away by id.
+    assert [table.ids[r] for r in table.suggest("S00001", n=4)] == ["S000001", "S000010", "S000011", "S000012"]
+    assert table.suggest("nothing like any of them") == [] and table.suggest("") == []
+
+
+def test_resolve_takes_an_id_or_a_whole_name(fitted):
+    assert fitted.resolve("school", "S3") == "S3" and fitted.resolve("school", " cedar  high SCHOOL ") == "S3"
+    assert fitted.resolve("partner", "Science Discovery Museum") == "P4"
+    with pytest.raises(UnknownIdError, match=r"^unknown school id 'Cedar'; did you mean 'S3'\?$"):
+        fitted.resolve("school", "Cedar")  # part of a name: suggested, not taken
+    assert fitted.resolve("school", "Cedar", partial=True) == "S3"  # the page's search box takes it
+    with pytest.raises(UnknownIdError, match=r"^'school' matches 2 schools: S2 \(Pine Middle School\), "
+                                             r"S3 \(Cedar High School\); give one of the ids$") as info:
+        fitted.resolve("school", "school", partial=True)
+    assert info.value.ambiguous and info.value.suggestions == ["S2", "S3"]
+
+
 def test_asking_for_more_than_exist_returns_all(fitted):
     # S5 gives no grades and no location, so only capacity rules anyone out (P6 is full).
     assert [m.id for m in fitted.recommend("S5", n=100)] != [] and len(fitted.recommend("S5", n=100)) == 6

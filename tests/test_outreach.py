@@ -78,7 +78,7 @@ def test_cli_respects_the_database_and_export_feeds_evaluate(model_file, data_di
 
     first = cli("recommend", "--model", model_file, "--school", "S2", "--format", "csv", "--db", db).splitlines()[1]
     top = first.split(",")[1]
-    cli("outcomes", "record", "--db", db, "--school", "S2", "--partner", top, "--status", "do_not_contact")
+    cli("outcomes", "record", "--model", model_file, "--db", db, "--school", "S2", "--partner", top, "--status", "do_not_contact")
     again = cli("recommend", "--model", model_file, "--school", "S2", "--format", "csv", "--db", db)
     assert f",{top}," not in again
     ranked = tmp_path / "ranked.csv"
@@ -86,8 +86,8 @@ def test_cli_respects_the_database_and_export_feeds_evaluate(model_file, data_di
     rows = pd.read_csv(ranked, dtype=str)
     assert top not in set(rows.loc[rows["school_id"] == "S2", "partner_id"])
     assert top in set(rows.loc[rows["school_id"] != "S2", "partner_id"]) or len(rows["school_id"].unique()) == 1
-    cli("outcomes", "record", "--db", db, "--school", "S1", "--partner", "P1", "--status", "partnered")
-    cli("outcomes", "record", "--db", db, "--school", "S3", "--partner", "P3", "--status", "declined")
+    cli("outcomes", "record", "--model", model_file, "--db", db, "--school", "S1", "--partner", "P1", "--status", "partnered")
+    cli("outcomes", "record", "--model", model_file, "--db", db, "--school", "S3", "--partner", "P3", "--status", "declined")
     out = tmp_path / "history.csv"
     cli("outcomes", "export", "--db", db, "--output", out)
     hist = pd.read_csv(out, dtype=str)

@@ -216,6 +216,25 @@ def test_unknown_ids_are_404_with_suggestions(client, method, path, kwargs, deta
         assert body["suggestions"][0] in detail
 
 
+def test_the_api_takes_ids_and_names_as_the_cli_does(client, model_file, db):
+    from click.testing import CliRunner
+
+    from matcher.cli import main
+
+    by_name = client.get("/api/schools/pine%20MIDDLE%20school/recommendations")
+    assert by_name.status_code == 200 and by_name.json() == client.get("/api/schools/S2/recommendations").json()
+    cli = CliRunner().invoke(main, ["recommend", "--model", str(model_file), "--db", str(db), "--school",
+                                    "pine MIDDLE school", "--format", "csv"])
+    assert client.get("/api/schools/pine%20MIDDLE%20school/recommendations.csv").text == cli.stdout
+    part = client.get("/api/schools/Pine/recommendations")  # part of a name: suggested, as on the command line
+    assert part.status_code == 404 and part.json() == {"detail": "unknown school id 'Pine'; did you mean 'S2'?",
+                                                      "suggestions": ["S2"]}
+    r = client.post("/api/schools/Cedar%20High%20School/partners/State%20University%20Access%20Office/status",
+                    json={"status": "contacted"})
+    assert r.status_code == 201 and (r.json()["school_id"], r.json()["partner_id"]) == ("S3", "P3")
+    assert "Partners for S2 Pine Middle School" in client.get("/?school=Pine").text  # the page's search box
+
+
 def test_unknown_ids_record_nothing(client, model, model_file, db):
     from matcher.state import OutreachStore
 

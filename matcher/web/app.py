@@ -138,8 +138,10 @@ def build_app(model, model_path, db_path, token: str | None = None,
     weight_q = Query([], description="Override one block's weight, BLOCK=VALUE (repeatable, as `--weight`); "
                                      "an empty value sets nothing.",
                      json_schema_extra={"items": {"type": "string", "pattern": f"^(?:{WEIGHT_OPTION})?$"}})
-    school_p = PathParam(description="School id.", max_length=200)
-    partner_p = PathParam(description="Partner id.", max_length=200)
+    school_p = PathParam(description="School id, or a name only one school has (any case), as `--school`.",
+                         max_length=200)
+    partner_p = PathParam(description="Partner id, or a name only one partner has (any case), as `--partner`.",
+                          max_length=200)
 
     # `:path` so an id may contain "/" (sent as %2F, which the server decodes before routing).
     @app.get("/api/schools/{school_id:path}/recommendations", response_model=list[PartnerMatchStatusOut],

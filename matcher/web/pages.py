@@ -29,6 +29,8 @@ STATUS_LABELS = {
 }
 
 _TRUE = {"1", "true", "on", "yes"}
+#: Schools listed when a typed text matches several.
+MAX_CHOICES = 50
 
 
 def page_context(svc, qp: Mapping[str, str]) -> tuple[dict[str, Any], int]:
@@ -114,7 +116,7 @@ def page_context(svc, qp: Mapping[str, str]) -> tuple[dict[str, Any], int]:
                 return ctx, _detail(svc, ctx, school_id, form["partner"], include_current, bars, href)
         elif form["partner"]:
             ctx["mode"] = "partner"
-            partner_id = svc.model.resolve("partner", form["partner"])  # an id or a unique name, as the CLI
+            partner_id = svc.model.resolve("partner", form["partner"], partial=True)
             form["partner"] = partner_id
             ctx["heading"] = f"Schools for {partner_id} {svc.partner_name(partner_id)}"
             rows = svc.for_partner(partner_id, top, include_full, include_current)
@@ -156,15 +158,15 @@ def _float(text: str, what: str) -> float | None:
 
 
 def _resolve_school(svc, text: str, ctx: dict[str, Any], href) -> str | None:
-    """The school the text names (an id, a name or a unique part of one, as the CLI takes it:
-    :meth:`matcher.model.PartnerMatcher.resolve`); else the choices, or an error with suggestions."""
+    """The school the text stands for (an id or a name, as the CLI and the API take them, or the only
+    name containing it: :meth:`matcher.model.PartnerMatcher.resolve`); else the choices, or an error."""
     try:
-        return svc.model.resolve("school", text)
+        return svc.model.resolve("school", text, partial=True)
     except UnknownIdError as exc:
         if not exc.ambiguous:
             ctx["error"] = {"message": f"{exc}", "suggestions": [(s, href(school=s)) for s in exc.suggestions]}
             return None
-        choices = exc.candidates
+        choices = exc.candidates[:MAX_CHOICES]
     grades = svc.school_grades([i for i, _ in choices])
     ctx["choices"] = [{"school_id": i, "name": n, "grades": g, "href": href(school=i)} for (i, n), g in zip(choices, grades)]
     ctx["mode"] = "choose"
@@ -190,7 +192,7 @@ def _item(row: dict[str, Any], kind: str, school_id: str | None, bars, link: str
 def _detail(svc, ctx, school_id: str, partner_text: str, include_current: bool, bars, href) -> int:
     """The pair panel: explanation, why-not verdict and history. Returns the page status."""
     try:
-        ex = svc.explain(school_id, svc.model.resolve("partner", partner_text), include_current)
+        ex = svc.explain(school_id, svc.model.resolve("partner", partner_text, partial=True), include_current)
     except UnknownIdError as exc:
         ctx["detail_error"] = {"message": str(exc),
                                "suggestions": [(s, href(school=school_id, partner=s) + "#detail") for s in exc.suggestions]}

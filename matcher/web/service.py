@@ -125,8 +125,7 @@ class Service:
 
     def for_school(self, school_id: str, top: int, include_full=False, include_current=False, weights=None):
         m = self.current()
-        school_id = normalise_id(school_id)
-        m.school_row(school_id)  # unknown id -> 404 before touching the database
+        school_id = m.resolve("school", school_id)  # an id or a name, as the CLI; unknown -> 404 before the database
         state = self.state(include_current, school_id=school_id)
         matches = m.recommend(school_id, n=top, weights=weights, include_full=include_full, state=state)
         rows = [x.to_dict() for x in matches]
@@ -142,8 +141,7 @@ class Service:
 
     def for_partner(self, partner_id: str, top: int, include_full=False, include_current=False, weights=None):
         m = self.current()
-        partner_id = normalise_id(partner_id)
-        m.partner_row(partner_id)
+        partner_id = m.resolve("partner", partner_id)
         state = self.state(include_current)
         matches = m.recommend_schools(partner_id, n=top, weights=weights, include_full=include_full, state=state)
         rows = [x.to_dict() for x in matches]
@@ -208,11 +206,8 @@ class Service:
 
     @staticmethod
     def _check_pair(m, school_id: str, partner_id: str) -> tuple[str, str]:
-        """The pair's ids in their one spelling; UnknownIdError when the model does not know one."""
-        school_id, partner_id = normalise_id(school_id), normalise_id(partner_id)
-        m.school_row(school_id)
-        m.partner_row(partner_id)
-        return school_id, partner_id
+        """The pair's ids (each given by id or name, as the CLI takes them); UnknownIdError for an unknown one."""
+        return m.resolve("school", school_id), m.resolve("partner", partner_id)
 
 
 class Forbidden(MatcherError):
