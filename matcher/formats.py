@@ -81,13 +81,13 @@ def frame_csv(df) -> str:
 def recommendations_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     """Recommendation objects as ``matcher recommend --format csv`` writes them.
 
-    ``components`` become ``component_<block>`` columns, lists are joined with
+    ``components`` become ``contrib_<block>`` columns (as in ``matcher rank``), lists are joined with
     ``"; "`` and nulls become empty cells.
 
     Examples
     --------
     >>> print(recommendations_csv([{"rank": 1, "components": {"text": 0.5}, "reasons": ["a", "b"], "distance_km": None}]))
-    rank,component_text,reasons,distance_km
+    rank,contrib_text,reasons,distance_km
     1,0.5,a; b,
     <BLANKLINE>
     """
@@ -96,7 +96,7 @@ def recommendations_csv(rows: Iterable[Mapping[str, Any]]) -> str:
         f: dict[str, Any] = {}
         for k, v in r.items():
             if k == "components":
-                f.update({f"component_{b}": x for b, x in v.items()})
+                f.update({f"contrib_{b}": x for b, x in v.items()})
             elif isinstance(v, list):
                 f[k] = "; ".join(v)
             else:

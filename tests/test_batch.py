@@ -300,7 +300,7 @@ def test_schools_file_with_new_schools(gen, tmp_path):
     for sid in known["school_id"]:  # known schools, unchanged: exactly what recommend gives
         want = m.recommend(sid, n=6)
         assert df[df.school_id == sid]["partner_id"].tolist() == [r.id for r in want]
-    ids, feats = school_features(m, path)
+    ids, _names, feats = school_features(m, path)
     expected = _chunk(m, feats, 6, m.scorer(), ids=list(ids))
     for sid, (cols, scores, _, _) in zip(ids, expected):
         got = df[df.school_id == sid]
@@ -602,6 +602,34 @@ def test_ids_that_need_quoting(gen, tmp_path):
     js = tmp_path / "q.jsonl"
     rank_to_file(m, js, top=2, n_jobs=1)
     assert {json.loads(line)["school_id"] for line in js.read_text().splitlines()} == set(df["school_id"])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_rows_carry_the_school_and_partner_names(gen, tmp_path, fmt):
+    if fmt == "parquet":
+        pytest.importorskip("pyarrow")
+    m = copy.copy(gen["model"])
+    odd = ['Oak, "the" school', "Café Ünïcode", "=HYPERLINK(1)", "plain"]  # quoting, UTF-8, a formula start
+    m.school_names_ = np.array([odd[i % 4] + f" {i}" for i in range(len(m.school_ids_))], dtype=object)
+    m.partner_names_ = np.array([odd[(i + 1) % 4] + f" {i}" for i in range(len(m.partner_ids_))], dtype=object)
+    out = tmp_path / f"named.{fmt}"
+    rank_to_file(m, out, top=3, n_jobs=1)
+    if fmt == "csv":
+        df = _read(out)
+        unquote = lambda v: v[1:] if v.startswith("'=") else v  # noqa: E731 - a CSV for people neutralises formulas
+    elif fmt == "jsonl":
+        df = pd.DataFrame([json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()])
+        unquote = str
+    else:
+        import pyarrow.parquet as pq
+
+        df = pq.read_table(out).to_pandas()
+        unquote = str
+    assert tuple(df.columns) == COLUMNS and len(df) > 0
+    names = dict(zip(m.school_ids_, m.school_names_))
+    pnames = dict(zip(m.partner_ids_, m.partner_names_))
+    assert [unquote(v) for v in df["school_name"]] == [names[i] for i in df["school_id"]]
+    assert [unquote(v) for v in df["partner_name"]] == [pnames[i] for i in df["partner_id"]]
 
 
 @pytest.mark.slow

@@ -36,7 +36,7 @@ def test_recommend_table_csv_partner_and_need(model_file):
     assert "Hope Counseling Center" in table.splitlines()[3]
     csv_out = run("recommend", "--model", model_file, "--school", "S2", "--format", "csv").stdout
     header = csv_out.splitlines()[0].split(",")
-    assert header[:3] == ["rank", "partner_id", "name"] and "component_text" in header
+    assert header[:3] == ["rank", "partner_id", "name"] and "contrib_text" in header and "component_text" not in header
     rows = json.loads(run("recommend", "--model", model_file, "--partner", "P3", "--format", "json").stdout)
     assert rows[0]["school_id"] == "S3"
     need = json.loads(run("recommend", "--model", model_file, "--need", "therapy for grieving teens",
@@ -305,3 +305,23 @@ def test_a_bad_weight_is_a_usage_mistake_for_every_command(model_file, tmp_path,
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1] == "Error: Invalid value for '--weight': weight of 'text' must be a number, got 'lots'"
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_every_output_has_the_same_block_columns_and_the_names(model_file, tmp_path):
+    import csv
+    import io
+
+    from matcher.config import BLOCKS
+
+    blocks = [f"contrib_{b}" for b in BLOCKS]
+    rec = list(csv.DictReader(io.StringIO(run("recommend", "--model", model_file, "--school", "S1", "--format", "csv",
+                                              "--db", tmp_path / "o.db").stdout)))
+    run("rank", "--model", model_file, "--output", tmp_path / "r.csv", "--db", tmp_path / "o.db", "--quiet")
+    with open(tmp_path / "r.csv", encoding="utf-8") as fh:
+        ranked = [r for r in csv.DictReader(fh) if r["school_id"] == "S1"]
+    assert [c for c in rec[0] if c.startswith(("contrib_", "component_"))] == blocks
+    assert [c for c in ranked[0] if c.startswith(("contrib_", "component_"))] == blocks
+    for a, b in zip(rec, ranked, strict=True):
+        assert (a["partner_id"], a["name"]) == (b["partner_id"], b["partner_name"]) and b["school_name"] == "Oak Elementary"
+        assert [float(a[c]) for c in blocks] == [float(b[c]) for c in blocks]
+        assert sum(float(b[c]) for c in blocks) == pytest.approx(float(b["score"]), abs=1e-5)

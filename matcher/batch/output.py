@@ -154,8 +154,10 @@ def _join(fields: list, n: int) -> bytes:
 
 #: Output formats of :func:`rank_to_file`.
 FORMATS = ("csv", "jsonl", "parquet")
+#: Number columns printed with :data:`SCORE_DECIMALS`: the score and each block's contribution to it.
+SCORE_COLUMNS = ("score", *(f"contrib_{b}" for b in BLOCKS))
 #: Output columns, in order.
-COLUMNS = ("school_id", "rank", "partner_id", "score", *(f"contrib_{b}" for b in BLOCKS), "distance_km")
+COLUMNS = ("school_id", "school_name", "rank", "partner_id", "partner_name", *SCORE_COLUMNS, "distance_km")
 #: Decimals printed in CSV and JSON Lines (as ``matcher recommend`` rounds them).
 SCORE_DECIMALS = 6
 DISTANCE_DECIMALS = 2
@@ -163,8 +165,12 @@ DISTANCE_DECIMALS = 2
 _WRITE_BLOCK = 1 << 16
 
 
-def text_block(fmt: str, rows: np.ndarray, rank: np.ndarray, school_tab, partner_tab) -> bytes:
-    """CSV or JSON Lines text of a block of part rows (sorted by school, then rank)."""
+def text_block(fmt: str, rows: np.ndarray, rank: np.ndarray, school_tabs, partner_tabs) -> bytes:
+    """CSV or JSON Lines text of a block of part rows (sorted by school, then rank).
+
+    ``school_tabs`` and ``partner_tabs`` are the pre-encoded ids and names (:func:`_string_table`)
+    of the schools and partners the rows point to.
+    """
     n = len(rows)
     nums = [fixed_field(rows["score"], SCORE_DECIMALS)]
     nums += [fixed_field(rows["contrib"][:, b].astype(np.float64), SCORE_DECIMALS) for b in range(len(BLOCKS))]
@@ -173,18 +179,18 @@ def text_block(fmt: str, rows: np.ndarray, rank: np.ndarray, school_tab, partner
     d = fixed_field(np.where(np.isnan(dist), 0.0, dist), DISTANCE_DECIMALS)
     if len(missing):
         d = _patch(d, missing, [b"" if fmt == "csv" else b"null"] * len(missing))
-    ids = _table_field(school_tab, rows["school"])
-    pids = _table_field(partner_tab, rows["partner"])
+    ids, names = (_table_field(tab, rows["school"]) for tab in school_tabs)
+    pids, pnames = (_table_field(tab, rows["partner"]) for tab in partner_tabs)
     rk = _int_field(rank)
     if fmt == "csv":
-        fields: list = [ids, b",", rk, b",", pids]
+        fields: list = [ids, b",", names, b",", rk, b",", pids, b",", pnames]
         for f in nums:
             fields += [b",", f]
         fields += [b",", d, b"\n"]
     else:
-        names = COLUMNS
-        fields = [b'{"' + names[0].encode() + b'": ', ids, b', "rank": ', rk, b', "partner_id": ', pids]
-        for name, f in zip(names[3:-1], nums):
+        fields = [b'{"school_id": ', ids, b', "school_name": ', names, b', "rank": ', rk,
+                  b', "partner_id": ', pids, b', "partner_name": ', pnames]
+        for name, f in zip(SCORE_COLUMNS, nums):
             fields += [b', "' + name.encode() + b'": ', f]
         fields += [b', "distance_km": ', d, b"}\n"]
     return _join(fields, n)
@@ -215,16 +221,23 @@ def _atomic_output(path, tmp_dir):
     return atomic_write(path, "wb", tmp_dir=tmp_dir)
 
 
-def write_output(path, fmt: str, rows: np.ndarray, school_ids: np.ndarray, partner_ids: np.ndarray, tmp_dir) -> None:
-    """Write all rows (sorted by school, then rank) to ``path`` atomically."""
+def write_output(path, fmt: str, rows: np.ndarray, schools: tuple[np.ndarray, np.ndarray],
+                 partners: tuple[np.ndarray, np.ndarray], tmp_dir) -> None:
+    """Write all rows (sorted by school, then rank) to ``path`` atomically.
+
+    ``schools`` and ``partners`` are (ids, names) arrays that the rows' ``school`` and ``partner`` index;
+    names are looked up here, once per school or partner written, not carried in the rows.
+    """
+    (school_ids, school_names), (partner_ids, partner_names) = schools, partners
     school = rows["school"]
     first = np.searchsorted(school, school, side="left")
     rank = np.arange(len(rows)) - first + 1
     if fmt == "parquet":
         pa, pq = parquet_modules()
         schema = pa.schema(
-            [("school_id", pa.string()), ("rank", pa.int32()), ("partner_id", pa.string()), ("score", pa.float64())]
-            + [(f"contrib_{b}", pa.float64()) for b in BLOCKS]
+            [("school_id", pa.string()), ("school_name", pa.string()), ("rank", pa.int32()),
+             ("partner_id", pa.string()), ("partner_name", pa.string())]
+            + [(c, pa.float64()) for c in SCORE_COLUMNS]
             + [("distance_km", pa.float64())]
         )
         with _atomic_output(path, tmp_dir) as fh:
@@ -234,8 +247,10 @@ def write_output(path, fmt: str, rows: np.ndarray, school_ids: np.ndarray, partn
                     dist = blk["dist"]
                     cols = [
                         pa.array(school_ids[blk["school"]], pa.string()),
+                        pa.array(school_names[blk["school"]], pa.string()),
                         pa.array(rank[start : start + _WRITE_BLOCK].astype(np.int32)),
                         pa.array(partner_ids[blk["partner"]], pa.string()),
+                        pa.array(partner_names[blk["partner"]], pa.string()),
                         pa.array(blk["score"]),
                         *(pa.array(np.ascontiguousarray(blk["contrib"][:, b])) for b in range(len(BLOCKS))),
                         pa.array(dist, mask=np.isnan(dist)),
@@ -243,9 +258,9 @@ def write_output(path, fmt: str, rows: np.ndarray, school_ids: np.ndarray, partn
                     writer.write_table(pa.Table.from_arrays(cols, schema=schema))
         return
     used_s = np.unique(school)
-    s_tab = _string_table(school_ids[used_s], fmt)
+    s_tabs = (_string_table(school_ids[used_s], fmt), _string_table(school_names[used_s], fmt))
     used_p = np.unique(rows["partner"])
-    p_tab = _string_table(partner_ids[used_p], fmt)
+    p_tabs = (_string_table(partner_ids[used_p], fmt), _string_table(partner_names[used_p], fmt))
     with _atomic_output(path, tmp_dir) as fh:
         if fmt == "csv":
             fh.write((",".join(COLUMNS) + "\n").encode())
@@ -253,7 +268,7 @@ def write_output(path, fmt: str, rows: np.ndarray, school_ids: np.ndarray, partn
             blk = rows[start : start + _WRITE_BLOCK].copy()
             blk["school"] = np.searchsorted(used_s, blk["school"])
             blk["partner"] = np.searchsorted(used_p, blk["partner"])
-            fh.write(text_block(fmt, blk, rank[start : start + _WRITE_BLOCK], s_tab, p_tab))
+            fh.write(text_block(fmt, blk, rank[start : start + _WRITE_BLOCK], s_tabs, p_tabs))
 
 
 def format_of(output, fmt: str | None) -> str:

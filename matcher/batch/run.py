@@ -24,8 +24,9 @@ from matcher.features import SchoolFeatures
 
 
 
-def school_features(model, schools, batch_size: int = 256, client=None) -> tuple[np.ndarray, SchoolFeatures]:
-    """Ids (sorted) and features of a schools table, as the model would compute them at fit.
+def school_features(model, schools, batch_size: int = 256,
+                    client=None) -> tuple[np.ndarray, np.ndarray, SchoolFeatures]:
+    """Ids (sorted), names and features of a schools table, as the model would compute them at fit.
 
     A school text the model was trained on (and tagged, not given explicit
     categories) keeps the vector and need categories it was trained with, so
@@ -57,7 +58,7 @@ def school_features(model, schools, batch_size: int = 256, client=None) -> tuple
                          [str(x) for x in model.school_texts_[tagged]])
     f = model.featurizer
     encoded = f.encode([str(x) for x in df["needs"]], known=known, batch_size=batch_size, client=client)
-    return df["school_id"].to_numpy(dtype=object), f.schools(df, encoded)
+    return df["school_id"].to_numpy(dtype=object), df["name"].to_numpy(dtype=object), f.schools(df, encoded)
 
 
 
@@ -193,10 +194,11 @@ def rank_to_file(
 
     The rows are exactly what ``matcher recommend --school`` gives for each school
     (same partners, order and scores), sorted by school id, then rank. Columns:
-    :data:`COLUMNS` -- ``school_id, rank, partner_id, score``, the weighted
-    contribution of each block (``contrib_text``, ``contrib_categories``,
-    ``contrib_grades``, ``contrib_geo``, ``contrib_partner_type``; they add up to
-    the score) and ``distance_km`` (empty / null when a location is unknown).
+    :data:`COLUMNS` -- ``school_id, school_name, rank, partner_id, partner_name,
+    score``, the weighted contribution of each block (``contrib_text``,
+    ``contrib_categories``, ``contrib_grades``, ``contrib_geo``,
+    ``contrib_partner_type``; they add up to the score, as ``recommend``'s
+    ``components``) and ``distance_km`` (empty / null when a location is unknown).
     CSV and JSON Lines print scores and contributions with 6 decimals and
     distances with 2 (as ``recommend`` does); parquet keeps full precision
     (float64, as computed).
@@ -286,9 +288,10 @@ def rank_to_file(
         scorer = model.scorer(weights)
         if schools is None:
             ids, feats = np.asarray(model.school_ids_, dtype=object), model.schools_
+            names = np.asarray(model.school_names_, dtype=object)
             schools_sha = "model"
         else:
-            ids, feats = school_features(model, schools, client=scheduler if backend == "dask" else None)
+            ids, names, feats = school_features(model, schools, client=scheduler if backend == "dask" else None)
             schools_sha = sha256_arrays(ids, *(getattr(feats, f) for f in feats.__dataclass_fields__))
         chunks = plan_chunks(feats, int(chunk_size))
         manifest = {
@@ -333,7 +336,9 @@ def rank_to_file(
                     runner.close()
             rows = parts.read_all(len(chunks))
             rows = rows[np.argsort(rows["school"], kind="stable")]
-            write_output(output, fmt, rows, ids, np.asarray(model.partner_ids_, dtype=object), parts.dir)
+            write_output(output, fmt, rows, (ids, names),
+                         (np.asarray(model.partner_ids_, dtype=object), np.asarray(model.partner_names_, dtype=object)),
+                         parts.dir)
             parts.remove(len(chunks))
         return RankSummary(
             output=str(output),
