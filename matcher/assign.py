@@ -74,8 +74,10 @@ class Assignment:
     ----------
     pairs : DataFrame
         Columns ``school_id``, ``partner_id``, ``score`` and, when
-        ``equity_weight > 0``, ``boosted_score``; sorted by ``school_id``, then
-        descending ``score``, then ``partner_id``; index 0..n-1.
+        ``equity_weight > 0``, ``boosted_score`` (:func:`assign_from_model` adds
+        ``school_name`` after ``school_id`` and ``partner_name`` after
+        ``partner_id``); sorted by ``school_id``, then descending ``score``, then
+        ``partner_id``; index 0..n-1. Scores are as computed, not rounded.
     method : str
         Solver used: ``"exact-lp"`` or ``"greedy-regret"``.
     total_score : float
@@ -92,6 +94,9 @@ class Assignment:
     naive_total : float
         The objective total of that naive top-1 choice (infeasible when
         ``naive_over_capacity > 0``).
+    schools_without_candidates : int
+        Schools that no partner with capacity left may serve (set by
+        :func:`assign_from_model`; :func:`assign` sees only schools with candidates).
     """
 
     pairs: pd.DataFrame
@@ -101,6 +106,45 @@ class Assignment:
     partners_used: int
     naive_over_capacity: int
     naive_total: float
+    schools_without_candidates: int = 0
+
+    def text(self, n_schools: int, per_school: int, candidates: int, output: str) -> str:
+        """What was assigned, in plain words, for ``matcher assign`` (``n_schools`` asked about, written to ``output``).
+
+        Examples
+        --------
+        >>> cands = pd.DataFrame({"school_id": ["A", "A", "B"], "partner_id": ["X", "Y", "X"], "score": [0.9, 0.8, 0.7]})
+        >>> print(assign(cands, {"X": 1, "Y": 1}).text(2, 1, 20, "out.csv"))
+        Assigned 2 pairs (one partner per school, exact-lp method); written to out.csv.
+        2 of 2 schools got a partner, from 2 partners, none beyond its capacity; total score 1.500.
+        Had every school simply taken its top partner, 1 school would not have fit: that partner would already have been full.
+        """
+        def many(n: int, word: str) -> str:
+            return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+        def it(n: int, one: str, more: str) -> str:
+            return one if n == 1 else more
+
+        each = "one partner per school" if per_school == 1 else f"up to {per_school} partners per school"
+        boosted = "boosted " if "boosted_score" in self.pairs.columns else ""
+        lines = [f"Assigned {many(len(self.pairs), 'pair')} ({each}, {self.method} method); written to {output}.",
+                 f"{self.schools_served:,} of {many(n_schools, 'school')} got a partner, from "
+                 f"{many(self.partners_used, 'partner')}, none beyond its capacity; total {boosted}score "
+                 f"{self.total_score:.3f}."]
+        alone = self.schools_without_candidates
+        crowded = n_schools - self.schools_served - alone
+        if crowded:
+            lines.append(f"{many(crowded, 'school')} got none: the partners that can serve {it(crowded, 'it', 'them')} "
+                         f"(of {it(crowded, 'its', 'their')} {candidates} best-ranked) were full with other schools.")
+        if alone:
+            lines.append(f"{many(alone, 'school')} got none: no partner with room left can serve "
+                         f"{it(alone, 'it', 'them')} (grades, service area or outreach state).")
+        if self.naive_over_capacity:
+            lines.append(f"Had every school simply taken its top partner, {many(self.naive_over_capacity, 'school')} "
+                         "would not have fit: that partner would already have been full.")
+        else:
+            lines.append("Every school could simply have taken its top partner: none would have been full.")
+        return "\n".join(lines)
 
 
 def assign(
@@ -497,7 +541,8 @@ def assign_from_model(
     Each school's candidates are its top ``candidates_per_school`` partners by
     the same ranking as ``matcher recommend`` (so hard constraints and outreach
     state already hold); capacities are the partners' ``capacity`` less their
-    current partnerships (unlimited when blank).
+    current partnerships (unlimited when blank). The pairs carry each school's
+    and partner's name.
     """
     from matcher.evaluate import CHUNK
     from matcher.ranking import rank_chunk
@@ -520,5 +565,10 @@ def assign_from_model(
     for pid, cap in zip(model.partner_ids_, model.partners_.capacity):
         capacity[pid] = math.inf if math.isinf(cap) else max(0.0, cap - used.get(pid, 0))
     frl = dict(zip(model.school_ids_, getattr(model, "school_frl_", np.full(len(model.school_ids_), np.nan))))
-    return assign(candidates, capacity, per_school=per_school, equity_weight=equity_weight,
-                  frl_pct=frl if equity_weight > 0 else None, method=method)
+    result = assign(candidates, capacity, per_school=per_school, equity_weight=equity_weight,
+                    frl_pct=frl if equity_weight > 0 else None, method=method)
+    result.schools_without_candidates = len(model.school_ids_) - len(set(rows_s))
+    pairs = result.pairs
+    pairs.insert(1, "school_name", pairs["school_id"].map(dict(zip(model.school_ids_, model.school_names_))))
+    pairs.insert(3, "partner_name", pairs["partner_id"].map(dict(zip(model.partner_ids_, model.partner_names_))))
+    return result

@@ -484,13 +484,8 @@ def assign(model_path, per_school, equity_weight, candidates, method, weights_fi
     from matcher.formats import frame_csv
 
     with atomic_write(output, "w") as fh:
-        fh.write(frame_csv(result.pairs))
-    n = len(model.school_ids_)
-    click.echo(f"Assigned {len(result.pairs):,} pairs with the {result.method} method; written to {output}")
-    click.echo(f"schools served: {result.schools_served:,} of {n:,}; partners used: {result.partners_used:,}; "
-               f"total {'boosted ' if equity_weight else ''}score {result.total_score:.3f}")
-    click.echo(f"naive 'everyone takes their top 1': {result.naive_over_capacity:,} schools over capacity "
-               f"(total {result.naive_total:.3f}, infeasible when above 0)")
+        fh.write(frame_csv(result.pairs.round({"score": config.SCORE_DECIMALS, "boosted_score": config.SCORE_DECIMALS})))
+    click.echo(result.text(len(model.school_ids_), per_school, candidates, output))
 
 
 @main.command()

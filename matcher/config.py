@@ -83,6 +83,11 @@ DEFAULT_ENCODER = "minilm"
 #: Results shown when ``--top`` is not given.
 DEFAULT_TOP = 10
 
+#: Decimals of the scores (and each block's contribution) in every output: JSON, CSV, JSON Lines.
+SCORE_DECIMALS = 6
+#: Decimals of distances in km in every output.
+DISTANCE_DECIMALS = 2
+
 #: At most this many problems are listed per file before "... and N more".
 MAX_REPORTED_PROBLEMS = 20
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from matcher.config import BLOCKS
+from matcher.config import BLOCKS, SCORE_DECIMALS
 from matcher.features import block_matrices, service_radius
 from matcher.grades import format_grades
 from matcher.matches import Explanation
@@ -152,9 +152,9 @@ def explain_pair(model: Any, i: int, j: int, scorer: Scorer, state=None) -> Expl
         entry: dict[str, Any] = {
             "block": b,
             "label": BLOCK_LABELS[b],
-            "similarity": round(float(sims[b][0, 0]), 6) if is_known else None,
-            "weight": round(_effective_weight(scorer, known, b, relevance), 6),
-            "contribution": round(float(contrib[b][0, j]), 6),
+            "similarity": round(float(sims[b][0, 0]), SCORE_DECIMALS) if is_known else None,
+            "weight": round(_effective_weight(scorer, known, b, relevance), SCORE_DECIMALS),
+            "contribution": round(float(contrib[b][0, j]), SCORE_DECIMALS),
         }
         if not is_known:
             entry["note"] = _unknown_note(b)

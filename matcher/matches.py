@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from matcher.config import DISTANCE_DECIMALS, SCORE_DECIMALS
+
 
 @dataclass
 class Match:
@@ -27,9 +29,9 @@ class Match:
             "rank": self.rank,
             f"{self.kind}_id": self.id,
             "name": self.name,
-            "score": round(self.score, 6),
-            "components": {b: round(v, 6) for b, v in self.components.items()},
-            "distance_km": None if self.distance_km is None else round(self.distance_km, 2),
+            "score": round(self.score, SCORE_DECIMALS),
+            "components": {b: round(v, SCORE_DECIMALS) for b, v in self.components.items()},
+            "distance_km": None if self.distance_km is None else round(self.distance_km, DISTANCE_DECIMALS),
             "matched_categories": self.matched_categories,
             "reasons": self.reasons,
             **({"partner_type": self.partner_type} if self.kind == "partner" else {}),
@@ -63,12 +65,12 @@ class Explanation:
             "partner_id": self.partner_id,
             "school_name": self.school_name,
             "partner_name": self.partner_name,
-            "score": round(self.score, 6),
+            "score": round(self.score, SCORE_DECIMALS),
             "rank": self.rank,
             "blocks": self.blocks,
             "matched_categories": self.matched_categories,
             "matched_terms": self.matched_terms,
-            "distance_km": None if self.distance_km is None else round(self.distance_km, 2),
+            "distance_km": None if self.distance_km is None else round(self.distance_km, DISTANCE_DECIMALS),
             "excluded_by": self.excluded_by,
             "reasons": self.reasons,
             "needs": self.needs,

@@ -351,3 +351,49 @@ def test_error_lists_a_few_problems():
     cands = frame([(f"S{i}", "X", -1.0) for i in range(8)])
     with pytest.raises(AssignError, match=r"and 3 more"):
         assign(cands, {"X": 1})
+
+
+# --------------------------------------------------------------------------- `matcher assign` for people
+
+
+def test_assign_command_writes_names_rounded_scores_and_a_plain_summary(tmp_path):
+    """Two identical schools want the same one-place food bank; a high school no partner serves."""
+    import csv
+
+    from click.testing import CliRunner
+
+    from matcher.cli import main
+
+    need = "Our children come to school hungry and need weekend food."
+    pd.DataFrame({"school_id": ["A1", "A2", "H1"], "name": ["Ash Elementary", "Alder Elementary", "Hill High"],
+                  "needs": [need, need, "Teens want a robotics club."], "grades": ["K-5", "K-5", "9-12"],
+                  "latitude": ["40.0", "40.0", "40.0"], "longitude": ["-75.0", "-75.0", "-75.0"]}
+                 ).to_csv(tmp_path / "schools.csv", index=False)
+    pd.DataFrame({"partner_id": ["F1", "F2"], "name": ["Food Bank", "Corner Pantry"],
+                  "offerings": ["Weekend food backpacks for hungry children.", "Free groceries for families."],
+                  "grades": ["K-5", "K-5"], "latitude": ["40.0", "40.0"], "longitude": ["-75.0", "-75.0"],
+                  "service_radius_km": ["20", "20"], "capacity": ["1", "1"]}).to_csv(tmp_path / "partners.csv", index=False)
+    runner = CliRunner()
+    model = tmp_path / "m.joblib"
+    assert runner.invoke(main, ["train", "--schools", str(tmp_path / "schools.csv"), "--partners",
+                                str(tmp_path / "partners.csv"), "--model", str(model)]).exit_code == 0
+    out = tmp_path / "assigned.csv"
+    result = runner.invoke(main, ["assign", "--model", str(model), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Assigned 2 pairs (one partner per school, exact-lp method); written to {out}."
+    assert lines[1].startswith("2 of 3 schools got a partner, from 2 partners, none beyond its capacity; total score ")
+    assert lines[2:] == [
+        "1 school got none: no partner with room left can serve it (grades, service area or outreach state).",
+        "Had every school simply taken its top partner, 1 school would not have fit: that partner would already have "
+        "been full.",
+    ]
+    with open(out, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["school_id", "school_name", "partner_id", "partner_name", "score"]
+    names = {"A1": "Ash Elementary", "A2": "Alder Elementary", "F1": "Food Bank", "F2": "Corner Pantry"}
+    assert [r["school_id"] for r in rows] == ["A1", "A2"] and sorted(r["partner_id"] for r in rows) == ["F1", "F2"]
+    assert all(r["school_name"] == names[r["school_id"]] and r["partner_name"] == names[r["partner_id"]] for r in rows)
+    assert all(len(r["score"].split(".")[1]) <= 6 for r in rows)  # rounded as recommend rounds
+    total = sum(float(r["score"]) for r in rows)
+    assert lines[1].endswith(f"total score {total:.3f}.")

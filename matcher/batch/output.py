@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from matcher.config import BLOCKS
+from matcher.config import BLOCKS, DISTANCE_DECIMALS, SCORE_DECIMALS
 
 
 _Field = tuple  # (matrix uint8 (n, w), start (n,), length (n,)) or bytes (a literal)
@@ -158,9 +158,6 @@ FORMATS = ("csv", "jsonl", "parquet")
 SCORE_COLUMNS = ("score", *(f"contrib_{b}" for b in BLOCKS))
 #: Output columns, in order.
 COLUMNS = ("school_id", "school_name", "rank", "partner_id", "partner_name", *SCORE_COLUMNS, "distance_km")
-#: Decimals printed in CSV and JSON Lines (as ``matcher recommend`` rounds them).
-SCORE_DECIMALS = 6
-DISTANCE_DECIMALS = 2
 #: Rows formatted (and, for parquet, written as one row group) at a time.
 _WRITE_BLOCK = 1 << 16
 
