@@ -1,0 +1,116 @@
+"""The generated tables (the data contract's columns) and writing them to CSV atomically."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SCHOOL_COLUMNS: tuple[str, ...] = (
+    "school_id", "name", "needs", "need_categories", "grades", "latitude", "longitude",
+    "enrollment", "frl_pct", "preferred_partner_types",
+)
+PARTNER_COLUMNS: tuple[str, ...] = (
+    "partner_id", "name", "offerings", "partner_type", "offering_categories", "grades",
+    "latitude", "longitude", "service_radius_km", "remote", "capacity",
+)
+PARTNERSHIP_COLUMNS: tuple[str, ...] = ("school_id", "partner_id", "outcome", "start_date")
+
+
+@dataclass
+class Dataset:
+    """The three generated tables, in the data contract's column order.
+
+    Attributes
+    ----------
+    schools : pandas.DataFrame
+        Columns :data:`SCHOOL_COLUMNS`.
+    partners : pandas.DataFrame
+        Columns :data:`PARTNER_COLUMNS`.
+    partnerships : pandas.DataFrame
+        Columns :data:`PARTNERSHIP_COLUMNS`, sorted by ``start_date``.
+    """
+
+    schools: pd.DataFrame
+    partners: pd.DataFrame
+    partnerships: pd.DataFrame
+
+    def __repr__(self) -> str:  # the default would print three whole tables
+        return (f"Dataset(schools={len(self.schools)}, partners={len(self.partners)}, "
+                f"partnerships={len(self.partnerships)})")
+
+
+def write_dataset(data: Dataset, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``schools.csv``, ``partners.csv`` and ``partnerships.csv`` atomically.
+
+    Each file is first written to a temporary file in ``out_dir`` and then
+    moved into place with :func:`os.replace`, so a reader never sees a
+    half-written file and an interrupted run leaves the old files intact.
+
+    Parameters
+    ----------
+    data : Dataset
+    out_dir : str or Path
+        Created (with parents) if missing.
+
+    Returns
+    -------
+    dict of str to Path
+        ``{"schools": ..., "partners": ..., "partnerships": ...}``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from matcher.generate import generate
+    >>> paths = write_dataset(generate(5, 5), tempfile.mkdtemp())
+    >>> sorted(p.name for p in paths.values())
+    ['partners.csv', 'partnerships.csv', 'schools.csv']
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tables = {
+        "schools": _for_csv(data.schools),
+        "partners": _for_csv(data.partners),
+        "partnerships": _for_csv(data.partnerships),
+    }
+    # Write every temp file before replacing any, so the three files change together
+    # as closely as the filesystem allows.
+    temps: dict[str, Path] = {}
+    try:
+        for key, frame in tables.items():
+            # Not mkstemp: its 0600 mode would survive os.replace; "x" mode honours the umask.
+            tmp = out / f".{key}.csv.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+            temps[key] = tmp
+            with open(tmp, "x", encoding="utf-8", newline="") as fh:
+                frame.to_csv(fh, index=False, lineterminator="\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        paths: dict[str, Path] = {}
+        for key, tmp in temps.items():
+            paths[key] = out / f"{key}.csv"
+            os.replace(tmp, paths[key])
+        return paths
+    finally:
+        for tmp in temps.values():
+            if tmp.exists():
+                tmp.unlink()
+
+
+def row_ids(prefix: str, n: int) -> np.ndarray:
+    """Zero-padded ids ("S000001"), at least six digits."""
+    width = max(6, len(str(n)))
+    if n == 0:  # np.char.zfill cannot take an empty array
+        return np.empty(0, dtype=object)
+    return np.char.add(prefix, np.char.zfill(np.arange(1, n + 1).astype(str), width)).astype(object)
+
+
+def _for_csv(frame: pd.DataFrame) -> pd.DataFrame:
+    """Booleans as lower-case true/false, as the data contract writes them."""
+    out = frame.copy(deep=False)
+    for col in out.columns:
+        if out[col].dtype == bool:
+            out[col] = np.where(out[col].to_numpy(), "true", "false")
+    return out
