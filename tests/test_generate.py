@@ -821,3 +821,36 @@ def test_roster_bad_value_raises(tmp_path):
     roster = _write_roster(tmp_path / "r.csv", rows)
     with pytest.raises(DataError, match=r"r\.csv: row 3, column latitude"):
         generate(5, 5, roster=roster)
+
+
+def test_roster_problems_are_listed_cell_by_cell(tmp_path):
+    """The roster is read by matcher.data like every input: every bad cell, in row order."""
+    rows = [dict(r) for r in ROWS]
+    rows[0]["name"] = " "
+    rows[1]["longitude"] = "-200"
+    rows[2]["latitude"] = rows[2]["longitude"] = ""
+    roster = _write_roster(tmp_path / "r.csv", rows)
+    with pytest.raises(DataError) as err:
+        generate(5, 5, roster=roster)
+    assert err.value.problems == [
+        f"{roster}: row 2, column name: name is blank (required on every row)",
+        f"{roster}: row 3, column longitude: '-200' is out of range (longitude must be between -180 and 180)",
+        f"{roster}: row 4, column latitude: latitude is blank (required on every row)",
+        f"{roster}: row 4, column longitude: longitude is blank (required on every row)",
+    ]
+
+
+def test_generate_command_reports_a_bad_roster(tmp_path):
+    from click.testing import CliRunner
+
+    from matcher.cli import main
+
+    rows = [dict(r) for r in ROWS]
+    rows[1]["latitude"] = "north"
+    roster = _write_roster(tmp_path / "r.csv", rows)
+    result = CliRunner().invoke(main, ["generate", "--schools", "5", "--partners", "5", "--roster", str(roster),
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {roster}: row 3, column latitude: 'north' is not a number\n"
+    assert "Traceback" not in result.output + result.stderr
+    assert not (tmp_path / "out").exists()

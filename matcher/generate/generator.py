@@ -37,7 +37,8 @@ def generate(
         do not depend on ``n_partners`` and partners not on ``n_schools``.
     roster : str or Path, optional
         CSV of real schools (columns ``name, city, latitude, longitude, level,
-        enrollment, st_grade, end_grade``, as in the NCES-based Florida file).
+        enrollment, st_grade, end_grade``, as in the NCES-based Florida file),
+        read and checked by :func:`matcher.data.read_roster`.
         Schools then take real names, locations, grade spans and enrollment
         (rows are reused with a numeric name suffix and a small location jitter
         when ``n_schools`` exceeds the roster), and partners cluster around
@@ -58,7 +59,8 @@ def generate(
     ValueError
         A negative size.
     DataError
-        A roster that is missing, unreadable, lacks a column or has bad values.
+        A roster that is missing, unreadable, lacks a column or has bad values
+        (every problem, each naming file, row and column).
 
     Examples
     --------

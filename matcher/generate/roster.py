@@ -1,20 +1,22 @@
-"""A roster of real schools (``matcher generate --roster``) as arrays the generator draws from."""
+"""A roster of real schools (``matcher generate --roster``) as arrays the generator draws from.
+
+The file is read and checked by :func:`matcher.data.read_roster`, like every
+other input, so a bad roster is reported cell by cell; this module turns its
+rows into grade positions, enrollment and title-cased cities.
+"""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from matcher.config import MAX_REPORTED_PROBLEMS
-from matcher.errors import DataError
+from matcher.data import read_roster
 
-_ROSTER_COLUMNS = ("name", "city", "latitude", "longitude", "level", "enrollment",
-                   "st_grade", "end_grade")
+# NCES grade codes as GRADE_LEVELS positions ("M" = not reported is not here).
 _ROSTER_GRADES = {"PK": 0, "KG": 1, "K": 1, **{f"{g:02d}": g + 1 for g in range(1, 13)},
                   **{str(g): g + 1 for g in range(1, 13)}}
+# Grade positions (lo, hi) of a school level, for rows whose grade codes are not reported.
 _ROSTER_LEVEL_BAND = {"ELEMENTARY": (1, 6), "MIDDLE": (7, 9), "HIGH": (10, 13),
                       "PREKINDERGARTEN": (0, 0), "SECONDARY": (7, 13)}
 
@@ -32,47 +34,24 @@ class Roster:
     enrollment: np.ndarray  # float, NaN = not reported
 
 
-def load_roster(path: Path) -> Roster:
-    """Read and check a roster CSV; DataError naming the file on any problem."""
-    if not path.is_file():
-        raise DataError([f"{path}: roster file not found"])
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
-        raise DataError([f"{path}: cannot read roster as CSV ({exc})"]) from None
-    raw.columns = [str(c).strip().lower() for c in raw.columns]
-    missing = [c for c in _ROSTER_COLUMNS if c not in raw.columns]
-    if missing:
-        raise DataError([f"{path}: missing column '{c}'" for c in missing])
-    if raw.empty:
-        raise DataError([f"{path}: roster has no rows"])
-
-    problems: list[str] = []
-    lat = pd.to_numeric(raw["latitude"].str.strip(), errors="coerce").to_numpy(float)
-    lon = pd.to_numeric(raw["longitude"].str.strip(), errors="coerce").to_numpy(float)
-    names = raw["name"].str.strip().to_numpy(dtype=object)
-    for col, vals, limit in (("latitude", lat, 90.0), ("longitude", lon, 180.0)):
-        for i in np.flatnonzero(~(np.abs(vals) <= limit)):
-            problems.append(f"{path}: row {i + 2}, column {col}: "
-                            f"{raw[col].iloc[i]!r} is not a valid {col}")
-    for i in np.flatnonzero(names == ""):
-        problems.append(f"{path}: row {i + 2}, column name: empty school name")
-    if problems:
-        problems.sort(key=lambda p: int(re.search(r"row (\d+)", p).group(1)))
-        extra = len(problems) - MAX_REPORTED_PROBLEMS
-        problems = problems[:MAX_REPORTED_PROBLEMS] + ([f"... and {extra} more"] if extra > 0 else [])
-        raise DataError(problems)
-
+def load_roster(path: str | Path) -> Roster:
+    """Read a roster CSV (:func:`matcher.data.read_roster`: DataError on any problem) as arrays."""
+    rows = read_roster(path)
     # Grades: real codes where given; otherwise (``M`` or junk) from the level, else K-12.
-    st = raw["st_grade"].str.strip().str.upper().map(_ROSTER_GRADES)
-    en = raw["end_grade"].str.strip().str.upper().map(_ROSTER_GRADES)
-    level = raw["level"].str.strip().str.upper()
+    st = rows["st_grade"].str.upper().map(_ROSTER_GRADES)
+    en = rows["end_grade"].str.upper().map(_ROSTER_GRADES)
+    level = rows["level"].str.upper()
     fb_lo = level.map(lambda v: _ROSTER_LEVEL_BAND.get(v, (1, 13))[0])
     fb_hi = level.map(lambda v: _ROSTER_LEVEL_BAND.get(v, (1, 13))[1])
     ok = st.notna() & en.notna() & (st <= en)
     lo = np.where(ok, st, fb_lo).astype(np.int8)
     hi = np.where(ok, en, fb_hi).astype(np.int8)
-    enroll = pd.to_numeric(raw["enrollment"].str.strip(), errors="coerce").to_numpy(float)
-    enroll[~(enroll > 0)] = np.nan  # -999 and 0 mean "not reported"
-    city = raw["city"].str.strip().str.title().to_numpy(dtype=object)
-    return Roster(name=names, city=city, lat=lat, lon=lon, lo=lo, hi=hi, enrollment=enroll)
+    return Roster(
+        name=rows["name"].to_numpy(dtype=object),
+        city=rows["city"].str.title().to_numpy(dtype=object),
+        lat=rows["latitude"].to_numpy(dtype=float),
+        lon=rows["longitude"].to_numpy(dtype=float),
+        lo=lo,
+        hi=hi,
+        enrollment=rows["enrollment"].to_numpy(dtype=float),
+    )
