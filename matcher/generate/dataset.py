@@ -1,13 +1,15 @@
 """The generated tables (the data contract's columns) and writing them to CSV atomically."""
 from __future__ import annotations
 
+import contextlib
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from matcher.files import staged
 
 SCHOOL_COLUMNS: tuple[str, ...] = (
     "school_id", "name", "needs", "need_categories", "grades", "latitude", "longitude",
@@ -47,7 +49,7 @@ def write_dataset(data: Dataset, out_dir: str | Path) -> dict[str, Path]:
     """Write ``schools.csv``, ``partners.csv`` and ``partnerships.csv`` atomically.
 
     Each file is first written to a temporary file in ``out_dir`` and then
-    moved into place with :func:`os.replace`, so a reader never sees a
+    moved into place (:func:`matcher.files.staged`), so a reader never sees a
     half-written file and an interrupted run leaves the old files intact.
 
     Parameters
@@ -76,27 +78,18 @@ def write_dataset(data: Dataset, out_dir: str | Path) -> dict[str, Path]:
         "partners": _for_csv(data.partners),
         "partnerships": _for_csv(data.partnerships),
     }
-    # Write every temp file before replacing any, so the three files change together
-    # as closely as the filesystem allows.
-    temps: dict[str, Path] = {}
-    try:
+    paths = {key: out / f"{key}.csv" for key in tables}
+    # Every temporary file is written before any is moved into place, so the three files
+    # change together as closely as the filesystem allows, and a failure changes none.
+    with contextlib.ExitStack() as stack:
         for key, frame in tables.items():
-            # Not mkstemp: its 0600 mode would survive os.replace; "x" mode honours the umask.
-            tmp = out / f".{key}.csv.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-            temps[key] = tmp
-            with open(tmp, "x", encoding="utf-8", newline="") as fh:
+            tmp = stack.enter_context(staged(paths[key]))
+            # newline="": the same bytes on every platform.
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
                 frame.to_csv(fh, index=False, lineterminator="\n")
                 fh.flush()
                 os.fsync(fh.fileno())
-        paths: dict[str, Path] = {}
-        for key, tmp in temps.items():
-            paths[key] = out / f"{key}.csv"
-            os.replace(tmp, paths[key])
-        return paths
-    finally:
-        for tmp in temps.values():
-            if tmp.exists():
-                tmp.unlink()
+    return paths
 
 
 def row_ids(prefix: str, n: int) -> np.ndarray:
