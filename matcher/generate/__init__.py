@@ -95,8 +95,8 @@ Where each part lives (imports point down this list):
 """
 from __future__ import annotations
 
-from matcher.generate.dataset import (PARTNER_COLUMNS, PARTNERSHIP_COLUMNS, SCHOOL_COLUMNS, Dataset,
-                                      write_dataset)
+from matcher.data import PARTNER_COLUMNS, PARTNERSHIP_COLUMNS, SCHOOL_COLUMNS
+from matcher.generate.dataset import Dataset, write_dataset
 from matcher.generate.fit import (CATEGORY_GRADE_RULES, FAMILY_AUDIENCE_WORDS, GOODS_WORDS, IN_PERSON_WORDS,
                                   ON_SITE_PHRASE_WORDS, PHRASE_GRADE_RULES, REMOTE_WORDS, SCHOOL_AUDIENCE_WORDS,
                                   STAFF_AUDIENCE_WORDS, category_grades, remote_categories)

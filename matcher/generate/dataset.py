@@ -1,4 +1,4 @@
-"""The generated tables (the data contract's columns) and writing them to CSV atomically."""
+"""The generated tables (in the data contract's columns) and writing them to CSV atomically."""
 from __future__ import annotations
 
 import contextlib
@@ -11,16 +11,6 @@ import pandas as pd
 
 from matcher.files import staged
 
-SCHOOL_COLUMNS: tuple[str, ...] = (
-    "school_id", "name", "needs", "need_categories", "grades", "latitude", "longitude",
-    "enrollment", "frl_pct", "preferred_partner_types",
-)
-PARTNER_COLUMNS: tuple[str, ...] = (
-    "partner_id", "name", "offerings", "partner_type", "offering_categories", "grades",
-    "latitude", "longitude", "service_radius_km", "remote", "capacity",
-)
-PARTNERSHIP_COLUMNS: tuple[str, ...] = ("school_id", "partner_id", "outcome", "start_date")
-
 
 @dataclass
 class Dataset:
@@ -29,11 +19,11 @@ class Dataset:
     Attributes
     ----------
     schools : pandas.DataFrame
-        Columns :data:`SCHOOL_COLUMNS`.
+        Columns :data:`matcher.data.SCHOOL_COLUMNS`.
     partners : pandas.DataFrame
-        Columns :data:`PARTNER_COLUMNS`.
+        Columns :data:`matcher.data.PARTNER_COLUMNS`.
     partnerships : pandas.DataFrame
-        Columns :data:`PARTNERSHIP_COLUMNS`, sorted by ``start_date``.
+        Columns :data:`matcher.data.PARTNERSHIP_COLUMNS`, sorted by ``start_date``.
     """
 
     schools: pd.DataFrame

@@ -6,8 +6,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from matcher.data import PARTNERSHIP_COLUMNS
 from matcher.generate import history, partners, schools
-from matcher.generate.dataset import PARTNERSHIP_COLUMNS, Dataset
+from matcher.generate.dataset import Dataset
 from matcher.generate.places import metro_count
 from matcher.generate.roster import load_roster
 from matcher.generate.world import World

@@ -6,8 +6,9 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
+from matcher.data import PARTNER_COLUMNS
 from matcher.generate.bands import band_text, parse_band
-from matcher.generate.dataset import PARTNER_COLUMNS, row_ids
+from matcher.generate.dataset import row_ids
 from matcher.generate.history import Side
 from matcher.generate.organisations import GENERAL_SHARE
 from matcher.generate.places import SAINTS, SURNAMES, headquarters, locations, place_names, random_items

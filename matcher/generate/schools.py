@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 
 from matcher.config import GRADE_LEVELS
+from matcher.data import SCHOOL_COLUMNS
 from matcher.generate.bands import band_text, draw_bands
-from matcher.generate.dataset import SCHOOL_COLUMNS, row_ids
+from matcher.generate.dataset import row_ids
 from matcher.generate.history import DOMINANT_NEED_WEIGHT, Side
 from matcher.generate.places import locations, place_names, random_items, scatter
 from matcher.generate.roster import Roster
