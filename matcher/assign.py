@@ -128,9 +128,9 @@ class Assignment:
         each = "one partner per school" if per_school == 1 else f"up to {per_school} partners per school"
         boosted = "boosted " if "boosted_score" in self.pairs.columns else ""
         lines = [f"Assigned {many(len(self.pairs), 'pair')} ({each}, {self.method} method); written to {output}.",
-                 f"{self.schools_served:,} of {many(n_schools, 'school')} got a partner, from "
-                 f"{many(self.partners_used, 'partner')}, none beyond its capacity; total {boosted}score "
-                 f"{self.total_score:.3f}."]
+                 (f"{self.schools_served:,} of {many(n_schools, 'school')} got a partner, from "
+                  f"{many(self.partners_used, 'partner')}, none beyond its capacity; total {boosted}score "
+                  f"{self.total_score:.3f}.")]
         alone = self.schools_without_candidates
         crowded = n_schools - self.schools_served - alone
         if crowded:

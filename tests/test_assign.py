@@ -385,8 +385,8 @@ def test_assign_command_writes_names_rounded_scores_and_a_plain_summary(tmp_path
     assert lines[1].startswith("2 of 3 schools got a partner, from 2 partners, none beyond its capacity; total score ")
     assert lines[2:] == [
         "1 school got none: no partner with room left can serve it (grades, service area or outreach state).",
-        "Had every school simply taken its top partner, 1 school would not have fit: that partner would already have "
-        "been full.",
+        ("Had every school simply taken its top partner, 1 school would not have fit: that partner would already have "
+         "been full."),
     ]
     with open(out, encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))

@@ -616,15 +616,15 @@ def test_rows_carry_the_school_and_partner_names(gen, tmp_path, fmt):
     rank_to_file(m, out, top=3, n_jobs=1)
     if fmt == "csv":
         df = _read(out)
-        unquote = lambda v: v[1:] if v.startswith("'=") else v  # noqa: E731 - a CSV for people neutralises formulas
     elif fmt == "jsonl":
         df = pd.DataFrame([json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()])
-        unquote = str
     else:
         import pyarrow.parquet as pq
 
         df = pq.read_table(out).to_pandas()
-        unquote = str
+
+    def unquote(v: str) -> str:  # a CSV for people neutralises a formula start with a '
+        return v[1:] if fmt == "csv" and v.startswith("'=") else v
     assert tuple(df.columns) == COLUMNS and len(df) > 0
     names = dict(zip(m.school_ids_, m.school_names_))
     pnames = dict(zip(m.partner_ids_, m.partner_names_))
