@@ -80,6 +80,13 @@ DEFAULT_COOLDOWN_DAYS = 180
 #: Default text encoder (see ``matcher.encoders``).
 DEFAULT_ENCODER = "minilm"
 
+#: Match strength labels: the lowest score of each label, strongest first (a score below every
+#: threshold is the last label). One place for the page, the API and ``recommend --format json``
+#: (``strength``). Measured on the shared acceptance sets by ``scripts/strength_thresholds.py``;
+#: the figures are in docs/web.md, "Match strength".
+STRENGTH_THRESHOLDS: dict[str, float] = {"strong": 0.60, "good": 0.45, "possible": 0.0}
+STRENGTH_LABELS: tuple[str, ...] = tuple(STRENGTH_THRESHOLDS)
+
 #: Results shown when ``--top`` is not given.
 DEFAULT_TOP = 10
 

@@ -4,6 +4,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from matcher.config import STRENGTH_THRESHOLDS
+
+
+def strength(score: float) -> str:
+    """The plain label of a score: the first of :data:`matcher.config.STRENGTH_THRESHOLDS` it reaches.
+
+    Examples
+    --------
+    >>> strength(0.9), strength(0.5), strength(0.1)
+    ('strong', 'good', 'possible')
+    """
+    for label, lowest in STRENGTH_THRESHOLDS.items():
+        if score >= lowest:
+            return label
+    return next(reversed(STRENGTH_THRESHOLDS))
+
 
 @dataclass
 class Match:
@@ -28,6 +44,7 @@ class Match:
             f"{self.kind}_id": self.id,
             "name": self.name,
             "score": round(self.score, 6),
+            "strength": strength(self.score),
             "components": {b: round(v, 6) for b, v in self.components.items()},
             "distance_km": None if self.distance_km is None else round(self.distance_km, 2),
             "matched_categories": self.matched_categories,
@@ -55,6 +72,8 @@ class Explanation:
     reasons: list[str] = field(default_factory=list)
     needs: str = ""
     offerings: str = ""
+    highlights: dict[str, list[list[int]]] = field(default_factory=dict)
+    contact: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``matcher explain --format json``."""
@@ -73,4 +92,6 @@ class Explanation:
             "reasons": self.reasons,
             "needs": self.needs,
             "offerings": self.offerings,
+            "highlights": self.highlights,
+            "contact": self.contact,
         }

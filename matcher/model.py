@@ -64,6 +64,9 @@ class PartnerMatcher(ParamsMixin):
         The training schools partners' hub offsets are measured against.
     hub_means_ : tuple of float
         Mean text and category hub statistics over the training partners.
+    partner_contacts_ : ndarray of dict
+        Each partner's contact columns that are given (``contact_name``,
+        ``contact_email``, ``website``).
 
     Examples
     --------
@@ -132,6 +135,7 @@ class PartnerMatcher(ParamsMixin):
         self.school_texts_ = schools["needs"].to_numpy(dtype=object)
         self.partner_texts_ = partners["offerings"].to_numpy(dtype=object)
         self.partner_type_names_ = partners["partner_type"].to_numpy(dtype=object)
+        self.partner_contacts_ = data.contacts(partners)
         self.school_frl_ = schools["frl_pct"].to_numpy(dtype=np.float64)
         self.school_explicit_ = np.array([bool(e) for e in schools["need_categories"]])
         self._index: dict[str, dict[str, int]] = {}

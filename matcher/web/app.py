@@ -352,7 +352,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         for e in exc.errors():
             loc = [_short(p) for p in e.get("loc", ())]
             field = loc[1] if len(loc) > 1 and loc[0] == "body" and isinstance(loc[1], str) else None
-            errors.append({"type": e.get("type"), "loc": loc, "field": field, "msg": e.get("msg", "invalid")})
+            msg = e.get("msg", "invalid")
+            if e.get("type") == "string_pattern_mismatch" and len(loc) == 2 and loc[1] in _PATTERN_MESSAGES:
+                msg = _PATTERN_MESSAGES[loc[1]]  # what the pattern means, not the pattern
+            errors.append({"type": e.get("type"), "loc": loc, "field": field, "msg": msg})
         return _error(422, "; ".join(_describe(e) for e in errors) or "invalid request", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
@@ -444,6 +447,8 @@ def _document_security(app: FastAPI, with_token: bool) -> None:
 _PATTERN_MESSAGES = {
     "need": "the need text is empty: describe what the school needs",
     "grades": "not a grade band (use PK, K or 1-12, a range such as 6-8, a list such as K-2;5, or all; no spaces)",
+    "contact_email": "not an email address (like name@example.org)",
+    "website": "not a web address (start it with https:// or http://)",
 }
 
 
