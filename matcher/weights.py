@@ -145,9 +145,13 @@ def read_weights_file(path: str | Path) -> dict[str, float]:
 #: A plain non-negative decimal weight: at most 15 digits before and after the point and a
 #: two-digit exponent, so any five of them add up to a finite number.
 WEIGHT_VALUE = r"(?:[0-9]{1,15}(?:\.[0-9]{0,15})?|\.[0-9]{1,15})(?:[eE][+-]?[0-9]{1,2})?"
+#: The same above 0 (a scoring setting): some digit of the number is not 0.
+POSITIVE_VALUE = (r"(?:[0-9]{0,14}[1-9][0-9]{0,14}(?:\.[0-9]{0,15})?|[0-9]{0,15}\.[0-9]{0,14}[1-9][0-9]{0,14})"
+                  r"(?:[eE][+-]?[0-9]{1,2})?")
 #: One ``BLOCK=VALUE`` option, exactly as :func:`parse_weight_options` accepts it (also the
 #: web API's ``weight`` query pattern, so its schema and its behaviour agree).
-WEIGHT_OPTION = rf"[ \t]*(?:{'|'.join((*BLOCKS, *SETTINGS))})[ \t]*=[ \t]*{WEIGHT_VALUE}[ \t]*"
+WEIGHT_OPTION = (rf"[ \t]*(?:(?:{'|'.join(BLOCKS)})[ \t]*=[ \t]*{WEIGHT_VALUE}"
+                 rf"|(?:{'|'.join(SETTINGS)})[ \t]*=[ \t]*{POSITIVE_VALUE})[ \t]*")
 
 
 def parse_weight_options(items: Iterable[str], source: str = "`weight`") -> dict[str, float]:

@@ -30,6 +30,18 @@ Times are wall clock of the whole process; peak RSS is the child's maxrss
 the 1-minute load average before each run is printed, and each process's CPU
 time too.
 
+Data made outside the project (``--data DIR``, a folder with ``schools.csv`` and
+``partners.csv``) is ranked the same way, e.g. the US-wide scale data with a
+quarter of partners remote and a Zipf vocabulary::
+
+    python ../shared/scale/make_scale_data.py 130000 100000 /tmp/scale130k
+    python scripts/bench_rank.py --data /tmp/scale130k
+
+``--default-radius KM`` ranks with another default service radius for partners
+that give none (a query-time setting, as ``--weight default_radius_km=KM``);
+``--default-radius 20000`` is the old "no limit" behaviour, to see what service
+areas do to the speed.
+
 Usage::
 
     python scripts/bench_rank.py              # 10k x 10k, 50k x 50k, 130k x 100k
@@ -123,19 +135,26 @@ def run(cmd: list[str], env=None) -> dict:
     }
 
 
+def _rows(path: Path) -> int:
+    import pandas as pd
+
+    return len(pd.read_csv(path, usecols=[0], dtype=str))
+
+
 def has_rank_command() -> bool:
     r = subprocess.run([PY, "-m", "matcher", "rank", "--help"], capture_output=True)
     return r.returncode == 0
 
 
-def prepare(label: str, workdir: Path, seed: int, encoder: str) -> tuple[Path, Path]:
-    n_s, n_p = SIZES[label]
-    data = workdir / f"data-{label}-{seed}"
+def prepare(label: str, workdir: Path, seed: int, encoder: str, data: Path | None = None) -> tuple[Path, Path]:
+    if data is None:
+        data = workdir / f"data-{label}-{seed}"
     if not (data / "partners.csv").exists():
+        n_s, n_p = SIZES[label]
         print(f"  generating {n_s:,} schools x {n_p:,} partners ...", flush=True)
         subprocess.run([PY, "-m", "matcher", "generate", "--schools", str(n_s), "--partners", str(n_p),
                         "--seed", str(seed), "--out", str(data)], check=True, stdout=subprocess.DEVNULL)
-    model = data / f"model-{encoder}.joblib"
+    model = (workdir / f"model-{label}-{encoder}.joblib") if label not in SIZES else data / f"model-{encoder}.joblib"
     if not model.exists():
         print(f"  training ({encoder} encoder) ...", flush=True)
         t = time.perf_counter()
@@ -160,10 +179,14 @@ def main() -> None:
     ap.add_argument("--no-synthetic", dest="synthetic", action="store_false",
                     help="skip the second reference: sp_matmul_topn on synthetic TF-IDF as in PERF_NOTES")
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--data", type=Path, help="rank this folder's schools.csv and partners.csv instead of generated data")
+    ap.add_argument("--default-radius", type=float, help="default service radius (km) at query time")
     args = ap.parse_args()
     labels = ["10k"] if args.quick else [s.strip() for s in args.sizes.split(",") if s.strip()]
+    if args.data is not None:
+        labels = [args.data.name]
     for lab in labels:
-        if lab not in SIZES:
+        if lab not in SIZES and args.data is None:
             raise SystemExit(f"unknown size {lab!r}: use {', '.join(SIZES)}")
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -172,9 +195,9 @@ def main() -> None:
           f"{os.cpu_count()} CPUs; n_jobs={args.n_jobs}; top {args.top}")
     results = []
     for lab in labels:
-        n_s, n_p = SIZES[lab]
+        data, model = prepare(lab, workdir, args.seed, args.encoder, args.data)
+        n_s, n_p = (_rows(data / "schools.csv"), _rows(data / "partners.csv")) if args.data else SIZES[lab]
         print(f"{lab}: {n_s:,} schools x {n_p:,} partners", flush=True)
-        data, model = prepare(lab, workdir, args.seed, args.encoder)
         out = workdir / f"ranked-{lab}.csv"
         best_ref = best_rank = None
         for _ in range(args.repeat):
@@ -188,6 +211,8 @@ def main() -> None:
             if cli:
                 cmd = [PY, "-m", "matcher", "rank", "--model", str(model), "--output", str(out), "--top",
                        str(args.top), "--n-jobs", str(args.n_jobs), "--quiet"]
+                if args.default_radius is not None:
+                    cmd += ["--weight", f"default_radius_km={args.default_radius:g}"]
             else:
                 cmd = [PY, "-c", RANK, str(model), str(out), str(args.top), str(args.n_jobs)]
             shutil.rmtree(str(out) + ".parts", ignore_errors=True)

@@ -8,15 +8,10 @@ How, for a chunk of ~256 schools that lie close together (:func:`~matcher.batch.
    inequality around the chunk's centre) plus those that may serve anywhere
    (remote, no distance limit, no location). Partners with no capacity left
    (unless ``include_full``) are never candidates.
-2. **An upper bound on every candidate's score, in one matrix product.** The
-   text similarity is bounded through a fixed orthonormal basis ``V`` of the
-   top ``text_rank`` principal directions of the texts:
-   ``q.p = (V'q).(V'p) + q_r.p_r <= (V'q).(V'p) + |q_r| |p_r|`` (Cauchy-Schwarz
-   on the residuals ``q_r = q - VV'q``). Categories, grades and partner type
-   enter exactly (they are bilinear in one-hot and strength vectors);
-   geography through a per-partner bound from the distance to each of a few
-   anchor points of the chunk. All of it is one float32 GEMM of
-   ``text_rank + ~75`` columns per (school, candidate).
+2. **An upper bound on every candidate's score**, from a few matrix products
+   per tile of candidates (:mod:`matcher.batch.bound`): the text similarity
+   through a low-rank basis plus a Cauchy-Schwarz term on the residuals,
+   categories, grades and partner type exactly, geography per anchor point.
 3. **A threshold per school.** The best candidate of each of the school's
    top-bound column blocks is scored exactly; the k-th best allowed exact
    score is at most the school's true k-th best.
@@ -43,12 +38,12 @@ from typing import Any
 
 import numpy as np
 
+from matcher.batch.bound import TEXT_RANK, TILE, BoundTables, Segment
 from matcher.batch.geometry import centre, chord_km, plan_chunks, unit_xyz
 from matcher.batch.results import ChunkResult, ScoredPairs, empty_result, merge_results, select_between
 from matcher.config import BLOCKS
 from matcher.features import (
     EARTH_RADIUS_KM,
-    POPCOUNT,
     PartnerFeatures,
     SchoolFeatures,
     pair_allowed,
@@ -61,8 +56,6 @@ from matcher.scoring import Scorer
 
 #: Schools per chunk (the unit of work, of progress and of resumption).
 DEFAULT_CHUNK_SIZE = 256
-#: Dimensions of the text subspace used by the score bound (more: tighter bound, dearer).
-TEXT_RANK = 160
 #: Safety margin (score units) added to every bound: float32 rounding in the bound is ~1e-5.
 MARGIN = 1e-3
 #: Columns per block when finding each school's cut-off among the bounds.
@@ -79,20 +72,13 @@ EPS_KM = 1e-6
 _ANCHORS = 8
 #: Per-anchor geo bounds are worked out for partners nearer than this many length scales.
 _GEO_NEAR = 10.0
-_N_GRADES = 14
-
 
 
 class _Scratch(threading.local):
     """Per-thread buffers (reused: fresh large allocations are slow)."""
 
-    pbuf: np.ndarray | None = None
+    scratch: np.ndarray | None = None
     ub: np.ndarray | None = None
-
-
-#: Partner classes by which blocks are known (grades given, type given, location known):
-#: the score's denominator (the sum of the known weights) is constant within a class.
-_N_CLASSES = 8
 
 
 class RankIndex:
@@ -145,48 +131,9 @@ class RankIndex:
         self.loc_xyz = np.ascontiguousarray(xyz[self.loc])
         reach = np.minimum(radius[self.loc] / EARTH_RADIUS_KM, math.pi)
         self.loc_cos, self.loc_sin, self.loc_reach = np.cos(reach), np.sin(reach), reach
-        # Class of each partner: bit 0 grades given, bit 1 type given, bit 2 location known.
-        self.p_class = ((P.grades != 0) + 2 * (P.type_code >= 0) + 4 * known).astype(np.int64)
-
-        # Text basis: top principal directions of partner and school texts (any orthonormal
-        # basis keeps the bound valid; a good one keeps it tight).
-        d = P.text.shape[1]
-        r = int(min(max(text_rank, 0), d))
-        self.text_rank = r
-        self.V = self._basis(model.schools_.text, r)
-        pr, pe = self._project(P.text)
-        n_cat = P.categories.shape[1]
-        n_types = len(model.featurizer_.partner_type_slugs)
-        self.n_cat, self.n_types = n_cat, n_types
-        # Partner side of the bound, one row per partner, in column blocks:
-        # f V'p (r) | f |p - VV'p| (1) | -text hub offset (1) | categories (C) | -category hub offset (1)
-        # | grade bits (14) | partner type one-hot (T) | geo bound per anchor (A, set per chunk) | remote (1)
-        # where f = 2 for one-sentence texts (their closest sentence is the whole text) and 1 otherwise.
-        self.cols_text = slice(0, r + 2)
-        self.cols_cat = slice(r + 2, r + 3 + n_cat)
-        self.cols_log = slice(self.cols_cat.stop, self.cols_cat.stop + _N_GRADES + n_types + _ANCHORS + 1)
-        self.col_grade = self.cols_log.start
-        self.col_type = self.col_grade + _N_GRADES
-        self.col_geo = self.col_type + n_types
-        self.col_remote = self.col_geo + _ANCHORS
-        self.cols_other = slice(self.col_grade, self.col_geo)
-        self.cols_geo = slice(self.col_geo, self.col_remote + 1)
-        self.K = self.cols_log.stop
-        f = np.where(P.sentence_count > 0, 1.0, 2.0).astype(np.float32)
-        pa = np.zeros((m, self.K), dtype=np.float32)
-        pa[:, :r] = pr * f[:, None]
-        pa[:, r] = pe * f
-        pa[:, r + 1] = 1e-6 - P.text_offset  # a hair generous: the bound stays above the score
-        pa[:, r + 2 : r + 2 + n_cat] = P.categories
-        pa[:, r + 2 + n_cat] = 1e-6 - P.category_offset
-        pa[:, self.col_grade : self.col_type] = (P.grades[:, None] >> np.arange(_N_GRADES)[None, :]) & 1
-        typed = np.flatnonzero(P.type_code >= 0)
-        pa[typed, self.col_type + P.type_code[typed]] = 1.0
-        pa[:, self.col_remote] = P.remote & known
-        self.pa = pa  # a chunk gathers its candidates' rows
-        # Sentences of multi-sentence texts, projected the same way: (S, r + 1).
-        sp, se = self._project(P.sentences)
-        self.sent_pa = np.ascontiguousarray(np.concatenate([sp, se[:, None], np.zeros((len(se), 1), np.float32)], axis=1))
+        self.tables = BoundTables(P, model.schools_.text, text_rank, len(model.featurizer_.partner_type_slugs))
+        self.text_rank = self.tables.text_rank
+        self.glob_seg = self.tables.segment(self.glob)  # the candidates of every chunk, gathered once
         self._scratch = _Scratch()
 
     # ------------------------------------------------------------ setup
@@ -198,42 +145,6 @@ class RankIndex:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._scratch = _Scratch()
-
-    def _basis(self, school_text: np.ndarray, r: int) -> np.ndarray:
-        """(d, r) orthonormal: top principal directions (uncentred) of the texts.
-
-        Any orthonormal basis keeps the bound valid; this one keeps it tight. It is
-        fitted on an evenly spread sample of rows (deterministic).
-        """
-        P, S = self.P.text, school_text
-        d = P.shape[1]
-        if r == 0:
-            return np.zeros((d, 0), dtype=np.float32)
-        if r >= d:
-            return np.eye(d, dtype=np.float32)
-        cov = np.zeros((d, d))
-        for X in (P, S):
-            x = X[:: max(1, len(X) // 20_000)]
-            cov += (x.T @ x).astype(np.float64) / max(len(x), 1)
-        vals, vecs = np.linalg.eigh(cov)
-        return np.ascontiguousarray(vecs[:, np.argsort(-vals, kind="stable")[:r]], dtype=np.float32)
-
-    def _project(self, text: np.ndarray, batch: int = 8192) -> tuple[np.ndarray, np.ndarray]:
-        """Coordinates in the basis and residual norms of text rows.
-
-        float32: the residual norms are rounded up by far more than their error
-        (~1e-6), and the bound's margin covers the rest.
-        """
-        n = len(text)
-        pr = np.empty((n, self.text_rank), dtype=np.float32)
-        pe = np.empty(n, dtype=np.float32)
-        for start in range(0, n, batch):
-            x = text[start : start + batch]
-            c = x @ self.V
-            res = x - c @ self.V.T
-            pr[start : start + batch] = c
-            pe[start : start + batch] = np.sqrt(np.einsum("ij,ij->i", res, res)) * (1 + 1e-4) + 1e-5
-        return pr, pe
 
     def _state_parts(self, state) -> None:
         """Outreach state as a per-partner capacity test plus per-school exceptions (as ``state_mask``)."""
@@ -286,12 +197,13 @@ class RankIndex:
         return merge_results(parts, n)
 
     def _columns(self, s: SchoolFeatures, is_known: bool):
-        """Candidate model columns of a group (sorted by partner class), their local positions, each
-        school's anchor, and the geo bound of every (anchor, candidate): (A, candidates)."""
+        """The candidate segments of a group (every chunk's, then this group's local partners), the
+        geo bound of each segment's candidates per anchor point ((m, anchors + 1), the remote flag
+        last), each school's anchor and the number of anchors."""
         n = len(s)
         if not is_known:  # no distance is known: every partner may serve, geography is not scored
-            cols = np.concatenate([self.glob, self.loc])
-            return self._by_class(cols, np.zeros(n, np.int64), np.zeros((1, len(cols))))
+            segs = [self.glob_seg, self.tables.segment(self.loc)]
+            return segs, [np.zeros((len(g.cols), 1), np.float32) for g in segs], np.zeros(n, np.int64), 0
         lat0, lon0, radius = centre(s.lat, s.lon)
         c = unit_xyz(np.array([lat0]), np.array([lon0]))[0]
         b = radius / EARTH_RADIUS_KM
@@ -300,132 +212,48 @@ class RankIndex:
         dot_loc = self.loc_xyz @ c
         limit = self.loc_cos * math.cos(b) - self.loc_sin * math.sin(b)
         sel = np.flatnonzero((dot_loc >= limit - 1e-9) | (self.loc_reach + b >= math.pi))
-        cols = np.concatenate([self.glob, self.loc[sel]])
+        segs = [self.glob_seg, self.tables.segment(self.loc[sel])]
         # Geography within the service area, bounded per anchor: the group split in up to
         # _ANCHORS spatial pieces, a school's distance to a partner being at least
         # (anchor -> partner) - (the piece's radius). Outside its area a partner gets none
         # here (a remote one gets its remote credit through the school side).
         pieces = plan_chunks(s, max(1, -(-n // _ANCHORS)))
         anchor = np.empty(n, np.int64)
-        geo = np.zeros((len(pieces), len(cols)), dtype=np.float64)
-        located = np.flatnonzero(~np.isnan(self.p_xyz[cols, 0]))
-        p_loc = self.p_xyz[cols[located]]
-        r_loc = self.radius[cols[located]]
+        centres = []
         for a_i, rows in enumerate(pieces):
             anchor[rows] = a_i
             la, lo, rad = centre(s.lat[rows], s.lon[rows])
-            d_min = np.maximum(chord_km(p_loc, unit_xyz(np.array([la]), np.array([lo]))[0]) - rad, 0.0)
-            g = self.settings.local_credit + (1.0 - self.settings.local_credit) * np.exp(
-                -d_min / self.settings.geo_length_km)
-            geo[a_i, located] = np.where(d_min <= r_loc + EPS_KM, g * (1 + 1e-9), 0.0)
-        return self._by_class(cols, anchor, geo)
+            centres.append((unit_xyz(np.array([la]), np.array([lo]))[0], rad))
+        return segs, [self._geo(seg, centres) for seg in segs], anchor, len(pieces)
 
-    def _by_class(self, cols: np.ndarray, anchor: np.ndarray, geo: np.ndarray):
-        """Candidates reordered one-sentence texts first, then by partner class; the class ranges
-        (one-sentence classes 0..7, then multi-sentence classes 0..7) and the number of one-sentence ones."""
-        key = self.p_class[cols] + _N_CLASSES * (self.P.sentence_count[cols] > 0)
-        order = np.argsort(key, kind="stable")
-        cols, key, geo = cols[order], key[order], geo[:, order]
-        edges = np.searchsorted(key, np.arange(2 * _N_CLASSES + 1))
-        return cols, anchor, geo, edges, int(edges[_N_CLASSES])
+    def _geo(self, seg: Segment, centres: list) -> np.ndarray:
+        """(m, anchors + 1): each candidate's geo bound per anchor (0 outside its area), its remote flag."""
+        out = np.zeros((len(seg.cols), len(centres) + 1), dtype=np.float32)
+        out[:, -1] = seg.remote
+        located = np.flatnonzero(~np.isnan(self.p_xyz[seg.cols, 0]))
+        p_loc = self.p_xyz[seg.cols[located]]
+        r_loc = self.radius[seg.cols[located]]
+        lc, length = self.settings.local_credit, self.settings.geo_length_km
+        for a_i, (xyz, rad) in enumerate(centres):
+            d_min = np.maximum(chord_km(p_loc, xyz) - rad, 0.0)
+            g = lc + (1.0 - lc) * np.exp(-d_min / length)
+            out[located, a_i] = np.where(d_min <= r_loc + EPS_KM, g * (1 + 1e-9), 0.0)
+        return out
 
-    def _school_side(self, s: SchoolFeatures, anchor: np.ndarray, is_known: bool):
-        """School side of the bound (n, K), each school's 1 / (relevance weight x gate), and
-        1 / denominator per (school, partner class) (n, classes)."""
-        a, r = self.a, self.text_rank
-        n = len(s)
-        qr, qe = self._project(s.text)
-        need_total = s.weights.sum(axis=1, dtype=np.float64)
-        has_need = need_total > 0
-        sa = np.zeros((n, self.K), dtype=np.float32)
-        sa[:, :r] = 0.5 * a["text"] * qr
-        sa[:, r] = 0.5 * a["text"] * qe.astype(np.float64)
-        sa[:, r + 1] = a["text"]
-        cat = self.cols_cat.start
-        sa[has_need, cat : cat + self.n_cat] = (a["categories"] / need_total[has_need])[:, None] * s.weights[has_need]
-        sa[has_need, cat + self.n_cat] = a["categories"]
-        g_known = s.grades != 0
-        own = POPCOUNT[s.grades].astype(np.float64)
-        bits = (s.grades[:, None] >> np.arange(_N_GRADES)[None, :]) & 1
-        sa[g_known, self.col_grade : self.col_type] = (a["grades"] / own[g_known])[:, None] * bits[g_known]
-        pref = s.preferred_types != 0
-        tbits = (s.preferred_types[:, None] >> np.arange(self.n_types)[None, :]) & 1
-        sa[pref, self.col_type : self.col_geo] = a["partner_type"] * tbits[pref]
-        if is_known:
-            sa[np.arange(n), self.col_geo + anchor] = a["geo"]
-            sa[:, self.col_remote] = a["geo"] * self.settings.remote_credit * (1.0 - s.in_person)
-        rel_weight = a["text"] + a["categories"] * has_need
-        # 1 / (relevance weight x gate); -1 marks schools whose relevance has no weight (gate open)
-        with np.errstate(divide="ignore"):
-            gate = np.where(rel_weight > 0, 1.0 / (rel_weight * self.scorer.relevance_gate), -1.0)
-        cls = np.arange(_N_CLASSES)
-        pg, pt, pl = (cls & 1) > 0, (cls & 2) > 0, (cls & 4) > 0
-        denom = (rel_weight[:, None] + a["grades"] * (g_known[:, None] & pg[None, :])
-                 + a["geo"] * (is_known & pl[None, :]) + a["partner_type"] * (pref[:, None] & pt[None, :]))
-        inv = np.where(denom > 0, 1.0 / np.where(denom > 0, denom, 1.0), 0.0) * (1 + 1e-6)
-        return sa, gate.astype(np.float32), inv.astype(np.float32)
-
-    def _buffers(self, n: int, width: int, m_cols: int) -> tuple[np.ndarray, ...]:
-        """This thread's candidate-side matrix (m_cols, K), bound buffer (n, width) and three
-        (n, m_cols) work buffers (reused: fresh large allocations are slow)."""
+    def _buffers(self, n: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's bound buffer (n, width) and the bound's scratch (reused: fresh large
+        allocations are slow)."""
         sc = self._scratch
-        if sc.pbuf is None or sc.pbuf.shape[0] < m_cols:
-            sc.pbuf = np.empty((m_cols + m_cols // 4, self.K), dtype=np.float32)
-        size = n * width
-        if sc.ub is None or sc.ub.size < 4 * size:
-            sc.ub = np.empty(4 * size + size // 4, dtype=np.float32)
-        work = (sc.ub[(i + 1) * size : (i + 1) * size + n * m_cols].reshape(n, m_cols) for i in range(3))
-        return (sc.pbuf[:m_cols], sc.ub[:size].reshape(n, width), *work)
-
-    def _bound(self, ub: np.ndarray, work: tuple[np.ndarray, ...], sa: np.ndarray, gate: np.ndarray,
-               inv: np.ndarray, pbuf: np.ndarray, cols: np.ndarray, edges: np.ndarray, n_single: int) -> None:
-        """Upper bounds of the scores of ``sa``'s schools against the candidates, into ``ub``.
-
-        Mirrors :meth:`Scorer.combine` with every part bounded from above: the text part
-        (the whole text, plus the closest of the sentences for multi-sentence texts, less
-        the hub offset, clipped at 0), the category part (likewise), the logistics part
-        gated by the bound on relevance, all over the pair's denominator. Candidates are
-        ordered one-sentence first, then by partner class (``edges``).
-        """
-        text, part, tmp = work
-        ct = self.cols_text
-        np.matmul(sa[:, ct], pbuf[:, ct].T, out=text)
-        if n_single < len(cols):
-            counts = self.P.sentence_count[cols[n_single:]]
-            first = np.cumsum(counts) - counts
-            idx = np.repeat(self.P.sentence_start[cols[n_single:]] - first, counts) + np.arange(counts.sum())
-            sent = sa[:, ct] @ self.sent_pa[idx].T
-            text[:, n_single:] += np.maximum.reduceat(sent, first, axis=1)
-        np.maximum(text, 0.0, out=text)
-        np.matmul(sa[:, self.cols_cat], pbuf[:, self.cols_cat].T, out=part)
-        np.maximum(part, 0.0, out=part)
-        np.add(text, part, out=text)  # relevance numerator
-        np.multiply(text, gate[:, None], out=tmp)  # the gate q = min(1, relevance / gate)^2
-        np.minimum(tmp, 1.0, out=tmp)
-        open_rows = np.flatnonzero(gate < 0)
-        if len(open_rows):
-            tmp[open_rows] = 1.0
-        np.multiply(tmp, tmp, out=tmp)
-        np.matmul(sa[:, self.cols_other], pbuf[:, self.cols_other].T, out=part)  # grades, type: gated
-        np.multiply(part, tmp, out=part)
-        np.add(text, part, out=text)
-        # geography G: its in-person (or remote) base counts in full, closeness inside the area is gated:
-        # min(G, base) + q max(G - base, 0) = G - (1 - q) max(G - base, 0)
-        np.matmul(sa[:, self.cols_geo], pbuf[:, self.cols_geo].T, out=part)
-        np.add(text, part, out=text)
-        np.subtract(part, self.a["geo"] * self.settings.local_credit, out=part)
-        np.maximum(part, 0.0, out=part)
-        np.subtract(1.0, tmp, out=tmp)
-        np.multiply(part, tmp, out=part)
-        np.subtract(text, part, out=text)
-        for c in range(len(edges) - 1):
-            lo, hi = edges[c], edges[c + 1]
-            if lo < hi:
-                np.multiply(text[:, lo:hi], inv[:, c % _N_CLASSES, None], out=ub[:, lo:hi])
+        if sc.ub is None or sc.ub.size < n * width:
+            sc.ub = np.empty(n * width + n * width // 4, dtype=np.float32)
+        if sc.scratch is None or sc.scratch.size < 3 * n * TILE:
+            sc.scratch = np.empty(3 * n * TILE, dtype=np.float32)
+        return sc.ub[: n * width].reshape(n, width), sc.scratch
 
     def _rank_group(self, s: SchoolFeatures, keys: list, is_known: bool) -> ChunkResult:
         n, k = len(s), self.k
-        cols, anchor, geo, edges, n_single = self._columns(s, is_known)
+        segs, geos, anchor, n_anchors = self._columns(s, is_known)
+        cols = np.concatenate([seg.cols for seg in segs])
         m_cols = len(cols)
         if m_cols == 0:
             return empty_result(n)
@@ -436,11 +264,14 @@ class RankIndex:
         blk = int(min(_CUT_BLOCK, max(8, 2 ** int(math.log2(max(1, m_cols // (8 * depth)))))))
         n_blk = -(-m_cols // blk)
         width = n_blk * blk
-        pbuf, ub, *work = self._buffers(n, width, m_cols)
-        np.take(self.pa, cols, axis=0, out=pbuf)
-        pbuf[:, self.col_geo : self.col_geo + len(geo)] = geo.T
-        sa, gate, inv = self._school_side(s, anchor, is_known)
-        self._bound(ub[:, :m_cols], tuple(work), sa, gate, inv, pbuf, cols, edges, n_single)
+        ub, scratch = self._buffers(n, width)
+        ss = self.tables.school_side(s, self.a, anchor, n_anchors, is_known, self.settings.remote_credit,
+                                     self.scorer.relevance_gate)
+        start = 0
+        for seg, geo in zip(segs, geos):
+            stop = start + len(seg.cols)
+            self.tables.bound(seg, geo, ss, self.a["geo"] * self.settings.local_credit, ub[:, start:stop], scratch)
+            start = stop
         ub[:, m_cols:] = -np.inf
 
         # Threshold: score exactly the best candidate of each school's top blocks.

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -65,6 +65,19 @@ STATIC = HERE / "static"
 # --------------------------------------------------------------------------- the app
 
 
+def _no_unknown_query(request: Request) -> None:
+    """Refuse (422) an API query parameter the operation does not take, so ``?tpo=5`` is not silently ignored."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.url.path.startswith("/api/"):
+        return
+    known = {p.alias for p in dependant.query_params}
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise RequestValidationError([{"type": "extra_forbidden", "loc": ("query", name),
+                                       "msg": "not a parameter of this operation"} for name in unknown])
+
+
 def build_app(model, model_path, db_path, token: str | None = None,
               cooldown_days: int = config.DEFAULT_COOLDOWN_DAYS, clock: Callable[[], datetime] | None = None) -> FastAPI:
     """See :func:`matcher.web.create_app`."""
@@ -91,6 +104,7 @@ def build_app(model, model_path, db_path, token: str | None = None,
         ),
         docs_url=None,  # served below from the package's own Swagger UI files
         redoc_url=None,  # ReDoc would load its script from a CDN
+        dependencies=[Depends(_no_unknown_query)],
     )
     app.state.service = svc
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))
