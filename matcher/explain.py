@@ -15,7 +15,7 @@ from matcher.features import block_matrices, service_radius
 from matcher.grades import format_grades
 from matcher.matches import Explanation
 from matcher.ranking import state_mask
-from matcher.text import content_stems, stem, token_spans
+from matcher.highlight import pair_match
 
 if TYPE_CHECKING:
     from matcher.features import SchoolFeatures
@@ -27,27 +27,12 @@ MATCH_THRESHOLD = 0.5
 
 #: Plain names of the blocks, for people.
 BLOCK_LABELS = {
-    "text": "what they offer",
-    "categories": "topics",
-    "grades": "grades",
+    "text": "what they offer matches the need",
+    "categories": "same kind of help",
+    "grades": "grades served",
     "geo": "distance",
-    "partner_type": "type of partner",
+    "partner_type": "kind of partner",
 }
-
-#: Words too general to show as "matched" between a need and an offering. Display only:
-#: matching never reads this list (the model's stop words are :data:`matcher.text.STOP_WORDS`).
-DISPLAY_FILLER = frozenset(
-    """ask asked asking asks welcome welcomes welcoming community communities family families serve serves
-    serving served since grade grades day days week weeks month months support supports supporting service
-    services build builds building free small large right contact host hosts hosting session sessions group
-    groups local area areas city based include includes including available always across around nearby
-    looking seek seeking hope hoping interested love great please thank thanks also offering opportunity
-    opportunities team teams people member members participate time times able way ways year round
-    together best good great""".split()
-)
-_FILLER_STEMS = frozenset(stem(w) for w in DISPLAY_FILLER)
-_SENTENCE_START = frozenset(".!?:;\n\"“(")
-
 
 def matched_categories(need: np.ndarray, offer: np.ndarray, featurizer: Featurizer,
                        threshold: float = MATCH_THRESHOLD) -> list[tuple[str, float, float]]:
@@ -177,16 +162,7 @@ def explain_pair(model: Any, i: int, j: int, scorer: Scorer, state=None) -> Expl
     cats = matched_categories(model.schools_.categories[i], model.partners_.categories[j], f)
     pos = {slug: k for k, slug in enumerate(f.category_slugs)}
     need_text, offer_text = str(model.school_texts_[i]), str(model.partner_texts_[j])
-    index = f.tagger.index
-    need_found, offer_found = index.spans(need_text), index.spans(offer_text)
-    shared = shared_terms(need_text, offer_text)
-    terms = list(shared.values())
-    phrases_need = {ph for _, ph, _, _ in need_found}
-    phrases_offer = {ph for _, ph, _, _ in offer_found}
-    terms += sorted(phrases_need & phrases_offer - set(terms))
-    matched = {pos[slug] for slug, _, _ in cats}
-    highlights = {"needs": _marks(need_text, need_found, matched, phrases_offer, shared),
-                  "offerings": _marks(offer_text, offer_found, matched, phrases_need, shared)}
+    text_match = pair_match(model, i, j)
     people = getattr(model, "partner_contacts_", None)
     contact = dict(people[j]) if people is not None and len(people) == len(model.partner_ids_) else {}
     excluded = exclusions(model, i, j, d, scorer)
@@ -219,61 +195,15 @@ def explain_pair(model: Any, i: int, j: int, scorer: Scorer, state=None) -> Expl
             {"category": slug, "label": f.category_shorts[pos[slug]], "need": round(n, 3), "offering": round(o, 3)}
             for slug, n, o in cats
         ],
-        matched_terms=terms,
+        matched_terms=text_match.terms,
         distance_km=d,
         excluded_by=excluded,
         reasons=reasons,
         needs=need_text,
         offerings=offer_text,
-        highlights=highlights,
+        highlights=text_match.spans(),
         contact=contact,
     )
-
-
-def shared_terms(need_text: str, offer_text: str) -> dict[str, str]:
-    """Meaningful words of the need that the offering uses too: stem -> the need's word.
-
-    Stop words, :data:`DISPLAY_FILLER` and names of places or people (a word
-    always written with a capital, and so inside a sentence, such as "Chicago")
-    are left out; a taxonomy phrase both texts use ("English learners") is
-    matched as a phrase instead.
-
-    Examples
-    --------
-    >>> shared_terms("Chicago families are asking for math tutors.", "Math tutoring for families in Chicago.")
-    {'math': 'math', 'tutor': 'tutors'}
-    """
-    need, offer = content_stems(need_text), content_stems(offer_text)
-    names = _names(need_text) | _names(offer_text)
-    return {k: w for k, w in need.items() if k in offer and k not in _FILLER_STEMS and k not in names}
-
-
-def _names(text: str) -> set[str]:
-    """Stems of words written as names in ``text``: capitalised every time, at least once inside a sentence."""
-    capital: dict[str, bool] = {}
-    inside: set[str] = set()
-    for tok, a, _ in token_spans(text):
-        word, key = text[a:a + len(tok)], stem(tok)
-        is_capital = word[:1].isupper() and word[1:].islower()
-        capital[key] = capital.get(key, True) and is_capital
-        before = text[:a].rstrip()
-        if is_capital and before and before[-1] not in _SENTENCE_START:
-            inside.add(key)
-    return {k for k in inside if capital[k]}
-
-
-def _marks(text: str, found: list[tuple[int, str, int, int]], categories: set[int], other_phrases: set[str],
-           shared: dict[str, str]) -> list[list[int]]:
-    """[start, end] of the matched phrases and words of ``text``, in order, overlaps merged."""
-    spans = [(a, b) for ci, phrase, a, b in found if ci in categories or phrase in other_phrases]
-    spans += [(a, b) for tok, a, b in token_spans(text) if stem(tok) in shared]
-    out: list[list[int]] = []
-    for a, b in sorted(spans):
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return out
 
 
 def _effective_weight(scorer: Scorer, known, block: str, relevance: float) -> float:

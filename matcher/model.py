@@ -13,6 +13,7 @@ from matcher.errors import MatcherError, UnknownIdError
 from matcher.explain import explain_pair, matched_categories, reasons_for_partner, reasons_for_school
 from matcher.features import PartnerFeatures, SchoolFeatures, hub_statistics
 from matcher.grades import format_grades
+from matcher.highlight import filler_terms
 from matcher.ids import normalise_id
 from matcher.matches import Explanation, Match
 from matcher.params import ParamsMixin
@@ -67,6 +68,9 @@ class PartnerMatcher(ParamsMixin):
     partner_contacts_ : ndarray of dict
         Each partner's contact columns that are given (``contact_name``,
         ``contact_email``, ``website``).
+    filler_terms_ : frozenset of str
+        Stems of words too common across partners to show as matched
+        (:func:`matcher.highlight.filler_terms`; display only).
 
     Examples
     --------
@@ -151,6 +155,7 @@ class PartnerMatcher(ParamsMixin):
         self.hub_means_ = (float(text_hub.mean()) if len(text_hub) else 0.0,
                            float(cat_hub.mean()) if len(cat_hub) else 0.0)
         self.partners_ = self._offsets(partners_, text_hub, cat_hub)
+        self.filler_terms_ = filler_terms(self.partner_texts_, self.partners_.categories)
         self.catalog_generation_: str | None = None
         self.catalog_revision_ = 0
         self.fit_seconds_ = time.perf_counter() - start
