@@ -13,9 +13,9 @@ import numpy as np
 from matcher.config import BLOCKS
 from matcher.features import block_matrices, service_radius
 from matcher.grades import format_grades
+from matcher.highlight import pair_match
 from matcher.matches import Explanation
 from matcher.ranking import state_mask
-from matcher.highlight import pair_match
 
 if TYPE_CHECKING:
     from matcher.features import SchoolFeatures

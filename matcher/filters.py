@@ -1,14 +1,15 @@
 """Narrowing a partner list: keyword search, partner type, distance, in person or remote, grades.
 
-Filters are applied to every partner *before* the best ``n`` are taken, so a
-filtered list is the best ``n`` partners that pass, not the part of the
-unfiltered top ``n`` that happens to pass. They only ever remove partners:
-scores, ranks among the remaining partners and the hard constraints are
-unchanged, and the same filters give the same list every time.
+Filters narrow the model's whole ranking, not its top ``n``: a filtered list
+is the first ``n`` partners of the ranking that pass, each keeping its rank
+in the whole ranking (rank 3, 7, 12, ...). They only ever remove partners:
+scores, order and the hard constraints are unchanged, and the same filters
+give the same list every time (:meth:`matcher.model.PartnerMatcher.recommend`
+takes them as ``filters``; the page and the API read them from the address).
 
 ``q``
     Words that must all appear in the partner's name, offerings, type or
-    contact name: a word matches when it is part of a word there
+    contact name: a word matches a word there that starts with it
     (``robot`` finds "robotics") or has the same stem (``tutoring`` finds
     "tutors"). Stop words ("for", "the") are ignored.
 ``types``
@@ -33,6 +34,7 @@ False
 """
 from __future__ import annotations
 
+import bisect
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -50,7 +52,7 @@ DELIVERY = ("in_person", "remote")
 #: Longest keyword search, in characters.
 MAX_QUERY_CHARS = 200
 
-_SEARCH_KEYS: weakref.WeakKeyDictionary[Any, tuple[list[str], list[frozenset[str]]]] = weakref.WeakKeyDictionary()
+_SEARCH: weakref.WeakKeyDictionary[Any, _SearchIndex] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -137,12 +139,8 @@ class PartnerFilters:
         """Which of the model's partners pass, for one school (a row of ``school``): bool array, one per partner."""
         p = model.partners_
         keep = np.ones(len(model.partner_ids_), dtype=bool)
-        words = self.words
-        if words:
-            texts, stems = _search_keys(model)
-            for w in words:
-                st = stem(w)
-                keep &= np.fromiter((w in t or st in s for t, s in zip(texts, stems)), dtype=bool, count=len(texts))
+        for w in self.words:
+            keep &= _search_index(model).rows(w)
         if self.types:
             codes = [model.featurizer_.partner_type_slugs.index(t) for t in self.types]
             keep &= np.isin(p.type_code, codes)
@@ -176,18 +174,40 @@ class PartnerFilters:
         return out
 
 
-def _search_keys(model: Any) -> tuple[list[str], list[frozenset[str]]]:
-    """Each partner's searchable text (lower case) and its stems, built once per model object."""
-    found = _SEARCH_KEYS.get(model)
-    if found is None or len(found[0]) != len(model.partner_ids_):
+class _SearchIndex:
+    """Which partners use a word: every word of their name, offerings, type and contact name, and its stem."""
+
+    def __init__(self, model: Any):
         contacts = getattr(model, "partner_contacts_", None)
-        texts = []
-        for j in range(len(model.partner_ids_)):
+        self.n = len(model.partner_ids_)
+        postings: dict[str, set[int]] = {}
+        for j in range(self.n):
             person = contacts[j].get("contact_name", "") if contacts is not None and len(contacts) > j else ""
-            texts.append(" ".join([str(model.partner_names_[j]), str(model.partner_texts_[j]),
-                                   str(model.partner_type_names_[j] or "").replace("_", " "), person]).lower())
-        found = (texts, [frozenset(stem(t) for t in tokens(x)) for x in texts])
-        _SEARCH_KEYS[model] = found
+            text = " ".join([str(model.partner_names_[j]), str(model.partner_texts_[j]),
+                             str(model.partner_type_names_[j] or "").replace("_", " "), person])
+            for t in tokens(text):
+                postings.setdefault(t, set()).add(j)
+                postings.setdefault(stem(t), set()).add(j)
+        self.words = sorted(postings)
+        self.postings = postings
+
+    def rows(self, word: str) -> np.ndarray:
+        """Partners using a word that starts with ``word`` or shares its stem: bool array, one per partner."""
+        out = np.zeros(self.n, dtype=bool)
+        hits = set(self.postings.get(stem(word), ()))
+        at = bisect.bisect_left(self.words, word)
+        while at < len(self.words) and self.words[at].startswith(word):
+            hits |= self.postings[self.words[at]]
+            at += 1
+        out[list(hits)] = True
+        return out
+
+
+def _search_index(model: Any) -> _SearchIndex:
+    """The model's search index, built once per model object (a live change makes a new object)."""
+    found = _SEARCH.get(model)
+    if found is None or found.n != len(model.partner_ids_):
+        found = _SEARCH[model] = _SearchIndex(model)
     return found
 
 

@@ -21,6 +21,23 @@ def strength(score: float) -> str:
     return next(reversed(STRENGTH_THRESHOLDS))
 
 
+class FilteredMatches(list):
+    """Matches that passed a filter, best first, ranks as in the whole ranking (a plain list otherwise).
+
+    Attributes
+    ----------
+    passing : int
+        How many partners of the whole ranking pass the filters (the list holds the first ``n`` of them).
+    total : int
+        How many partners the whole ranking has (every partner the hard constraints and outreach allow).
+    """
+
+    def __init__(self, matches=(), passing: int = 0, total: int = 0):
+        super().__init__(matches)
+        self.passing = passing
+        self.total = total
+
+
 @dataclass
 class Match:
     """One ranked result: a partner for a school (or a school for a partner)."""

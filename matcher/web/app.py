@@ -29,6 +29,7 @@ from matcher import config
 from matcher.accounts import LOCAL_USER
 from matcher.catalog import Conflict
 from matcher.errors import DataError, MatcherError, UnknownIdError, in_words
+from matcher.filters import DELIVERY, MAX_QUERY_CHARS, PartnerFilters
 from matcher.formats import recommendations_csv
 from matcher.state import StateError
 from matcher.web.guard import GuardMiddleware, redact_access_log
@@ -36,6 +37,7 @@ from matcher.web.schemas import (
     BODY_ERRORS,
     CHANGE_ERRORS,
     ERRORS,
+    GRADES_PATTERN,
     VISIBLE,
     ChangeOut,
     EventOut,
@@ -45,6 +47,7 @@ from matcher.web.schemas import (
     PartnerIn,
     PartnerMatchOut,
     PartnerMatchStatusOut,
+    PartnerTypeSlug,
     SchoolIn,
     SchoolMatchOut,
     SchoolOut,
@@ -138,6 +141,15 @@ def build_app(model, model_path, db_path, token: str | None = None,
     weight_q = Query([], description="Override one block's weight, BLOCK=VALUE (repeatable, as `--weight`); "
                                      "an empty value sets nothing.",
                      json_schema_extra={"items": {"type": "string", "pattern": f"^(?:{WEIGHT_OPTION})?$"}})
+    # Filters of a school's partners (matcher.filters): they narrow the ranking, ranks are kept.
+    q_q = Query("", max_length=MAX_QUERY_CHARS, description="Keywords that must all appear in the partner's name, "
+                "offerings, type or contact name (a word there may start with each: `robot` finds robotics).")
+    type_q = Query([], description="Only partners of these types (repeatable).")
+    max_km_q = Query(None, gt=0, le=1e6, allow_inf_nan=False, description="Only partners at most this far (km).")
+    delivery_q = Query(None, description="`in_person`: the school is in the partner's service area; "
+                                         "`remote`: the partner serves remotely.")
+    grades_q = Query("", max_length=100, pattern=GRADES_PATTERN,
+                     description="Only partners serving at least one of these grades (e.g. 6-8).")
     school_p = PathParam(description="School id.", max_length=200)
     partner_p = PathParam(description="Partner id.", max_length=200)
 
@@ -145,18 +157,27 @@ def build_app(model, model_path, db_path, token: str | None = None,
     @app.get("/api/schools/{school_id:path}/recommendations", response_model=list[PartnerMatchStatusOut],
              responses=ERRORS, tags=["recommendations"])
     def school_recommendations(school_id: str = school_p, top: int = top_q, include_full: bool = full_q,
-                               include_current: bool = current_q, weight: list[str] = weight_q):
-        """Partners for a school, best first: `matcher recommend --school ID --format json` plus `status`."""
-        rows = svc.for_school(school_id, top, include_full, include_current, svc.weights(weight))
+                               include_current: bool = current_q, weight: list[str] = weight_q, q: str = q_q,
+                               type: list[PartnerTypeSlug] = type_q, max_km: float | None = max_km_q,
+                               delivery: Literal[DELIVERY] | None = delivery_q, grades: str = grades_q):
+        """Partners for a school, best first: `matcher recommend --school ID --format json` plus `status`.
+
+        With filters (`q`, `type`, `max_km`, `delivery`, `grades`), the first `top` partners of the whole
+        ranking that pass, each with its rank in the whole ranking."""
+        filters = PartnerFilters.parse(q, type, max_km, delivery, grades)
+        rows = svc.for_school(school_id, top, include_full, include_current, svc.weights(weight), filters)
         return JSONResponse(rows)
 
     @app.get("/api/schools/{school_id:path}/recommendations.csv",
              responses={**ERRORS, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
              response_class=Response, tags=["recommendations"])
     def school_recommendations_csv(school_id: str = school_p, top: int = top_q, include_full: bool = full_q,
-                                   include_current: bool = current_q, weight: list[str] = weight_q):
+                                   include_current: bool = current_q, weight: list[str] = weight_q, q: str = q_q,
+                                   type: list[PartnerTypeSlug] = type_q, max_km: float | None = max_km_q,
+                                   delivery: Literal[DELIVERY] | None = delivery_q, grades: str = grades_q):
         """The same list as CSV, with the columns of `matcher recommend --format csv`."""
-        rows = svc.for_school(school_id, top, include_full, include_current, svc.weights(weight))
+        filters = PartnerFilters.parse(q, type, max_km, delivery, grades)
+        rows = svc.for_school(school_id, top, include_full, include_current, svc.weights(weight), filters)
         for r in rows:
             r.pop("status")
         return _csv_response(rows, f"partners-{school_id}.csv")

@@ -199,6 +199,10 @@ def _taxonomy_lists() -> tuple[str, str, list[str]]:
 
 
 _CATEGORIES, _TYPES, _TYPE_SLUGS = _taxonomy_lists()
+#: A partner type slug (the ``type`` filter of a school's recommendations).
+PartnerTypeSlug = Literal[tuple(_TYPE_SLUGS)]  # type: ignore[valid-type]
+#: A grade band as the API accepts it (the ``grades`` filter of a school's recommendations).
+GRADES_PATTERN = _grades_pattern()
 #: Longest name, needs or offerings text a body may carry: a body of them stays far below the 1 MiB
 #: request limit even with every character escaped (the CSV files allow longer cells).
 MAX_TEXT_CHARS = 20_000

@@ -117,16 +117,24 @@ class Service:
         m = self.current()
         return str(m.partner_names_[m.partner_row(normalise_id(partner_id))])
 
-    def for_school(self, school_id: str, top: int, include_full=False, include_current=False, weights=None):
+    def for_school(self, school_id: str, top: int, include_full=False, include_current=False, weights=None,
+                   filters=None):
+        return self.ranking(school_id, top, include_full, include_current, weights, filters)[0]
+
+    def ranking(self, school_id: str, top: int, include_full=False, include_current=False, weights=None,
+                filters=None) -> tuple[list[dict[str, Any]], int | None, int | None]:
+        """A school's partners (``filters``: a :class:`matcher.filters.PartnerFilters`), and, when filtered,
+        how many of the whole ranking pass and how many it has (else ``None, None``)."""
         m = self.current()
         school_id = normalise_id(school_id)
         m.school_row(school_id)  # unknown id -> 404 before touching the database
         state = self.state(include_current, school_id=school_id)
-        matches = m.recommend(school_id, n=top, weights=weights, include_full=include_full, state=state)
+        matches = m.recommend(school_id, n=top, weights=weights, include_full=include_full, state=state,
+                              filters=filters)
         rows = [x.to_dict() for x in matches]
         for r in rows:
             r["status"] = state.status.get((school_id, r["partner_id"]))
-        return rows
+        return rows, getattr(matches, "passing", None), getattr(matches, "total", None)
 
     def for_need(self, need: str, top: int, grades=None, lat=None, lon=None, include_full=False, weights=None):
         state = self.state(False)
