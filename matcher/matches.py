@@ -1,24 +1,30 @@
 """What a query returns: ranked matches and explanations (plain values, JSON-ready)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from matcher.config import STRENGTH_THRESHOLDS
 
 
-def strength(score: float) -> str:
-    """The plain label of a score: the first of :data:`matcher.config.STRENGTH_THRESHOLDS` it reaches.
+def strength(score: float, thresholds: Mapping[str, float] | None = None) -> str:
+    """A score in words: the first label of ``thresholds`` whose lowest score it reaches.
+
+    ``thresholds`` maps each label to its lowest score, strongest first;
+    default :data:`matcher.config.STRENGTH_THRESHOLDS` (strong, good,
+    possible). A score below every threshold gets the last label.
 
     Examples
     --------
     >>> strength(0.9), strength(0.5), strength(0.1)
     ('strong', 'good', 'possible')
     """
-    for label, lowest in STRENGTH_THRESHOLDS.items():
+    table = STRENGTH_THRESHOLDS if thresholds is None else thresholds
+    for label, lowest in table.items():
         if score >= lowest:
             return label
-    return next(reversed(STRENGTH_THRESHOLDS))
+    return next(reversed(table))
 
 
 class FilteredMatches(list):
