@@ -40,6 +40,7 @@ from matcher.web.schemas import (
     GRADES_PATTERN,
     VISIBLE,
     ChangeOut,
+    ErrorOut,
     EventOut,
     ExplanationOut,
     HealthOut,
@@ -221,6 +222,14 @@ def build_app(model, model_path, db_path, token: str | None = None,
         """Record an outreach event for the pair (append-only); returns the stored event (with its user)."""
         return JSONResponse(svc.record(school_id, partner_id, body.status, body.note, _user(request)), status_code=201)
 
+    @app.post("/api/schools/{school_id:path}/partners/{partner_id:path}/status/undo", status_code=201,
+              response_model=EventOut, responses={**ERRORS, 409: {"model": ErrorOut, "description": "No outreach "
+                                                                   "is recorded for the pair: nothing to undo"}},
+              tags=["outreach"])
+    def undo_status(request: Request, school_id: str = school_p, partner_id: str = partner_p):
+        """Undo the pair's latest event: record the status before it again (`cleared` when there was none)."""
+        return JSONResponse(svc.undo(school_id, partner_id, _user(request)), status_code=201)
+
     @app.get("/api/schools/{school_id:path}/partners/{partner_id:path}/status", response_model=list[EventOut],
              responses=ERRORS, tags=["outreach"])
     def status_history(school_id: str = school_p, partner_id: str = partner_p):
@@ -287,7 +296,7 @@ class _EntityId(Convertor):
     """A school or partner id in a path, ``/`` included, but not a path that ends in a sub-resource
     (``.../recommendations``, ``.../partners/P1/status``): those routes answer such paths."""
 
-    regex = r"(?!.*/(?:recommendations(?:\.csv)?|partners/.+/(?:status|explain))$).+"
+    regex = r"(?!.*/(?:recommendations(?:\.csv)?|partners/.+/(?:status(?:/undo)?|explain))$).+"
 
     def convert(self, value: str) -> str:
         return value

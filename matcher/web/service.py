@@ -11,7 +11,7 @@ from matcher.catalog import Conflict
 from matcher.errors import MatcherError
 from matcher.ids import normalise_id
 from matcher.live import LiveModel, adopt
-from matcher.state import OutreachStore
+from matcher.state import CLEARED, NothingToUndo, OutreachStore
 from matcher.workspace import Workspace
 
 #: Largest ``top`` a request may ask for (bounds the work one request can cause).
@@ -168,6 +168,21 @@ class Service:
         if not user.can_change_school(school_id):
             raise Forbidden(f"{user.name} ({user.role}) may not record outreach for school {school_id!r}")
         return self.store.record(school_id, partner_id, status, note, user=user.name).to_dict()
+
+    def undo(self, school_id: str, partner_id: str, user: User = LOCAL_USER) -> dict[str, Any]:
+        """Undo the pair's latest outreach event (:meth:`matcher.state.OutreachStore.undo`); 409 if it has none."""
+        school_id, partner_id = self._check_pair(self.current(), school_id, partner_id)
+        if not user.can_change_school(school_id):
+            raise Forbidden(f"{user.name} ({user.role}) may not record outreach for school {school_id!r}")
+        try:
+            return self.store.undo(school_id, partner_id, user=user.name).to_dict()
+        except NothingToUndo as exc:
+            raise Conflict(str(exc)) from None
+
+    def latest_events(self, school_id: str) -> dict[str, dict[str, Any]]:
+        """partner_id -> the latest outreach event of each of the school's pairs (an undone pair has none)."""
+        school_id = normalise_id(school_id)
+        return {p: e.to_dict() for (_, p), e in self.store.latest(school_id=school_id).items() if e.status != CLEARED}
 
     # ------------------------------------------------------------------ live changes
 
