@@ -8,9 +8,10 @@ from typing import Any
 from matcher import config
 from matcher.accounts import LOCAL_USER, Accounts, User
 from matcher.catalog import Conflict
-from matcher.errors import MatcherError
+from matcher.errors import MatcherError, UnknownIdError
+from matcher.highlight import match_texts, model_filler, pair_match
 from matcher.ids import normalise_id
-from matcher.live import LiveModel, adopt
+from matcher.live import LiveModel, adopt, partner_contacts
 from matcher.state import CLEARED, NothingToUndo, OutreachStore
 from matcher.workspace import Workspace
 
@@ -179,10 +180,39 @@ class Service:
         except NothingToUndo as exc:
             raise Conflict(str(exc)) from None
 
-    def latest_events(self, school_id: str) -> dict[str, dict[str, Any]]:
-        """partner_id -> the latest outreach event of each of the school's pairs (an undone pair has none)."""
-        school_id = normalise_id(school_id)
-        return {p: e.to_dict() for (_, p), e in self.store.latest(school_id=school_id).items() if e.status != CLEARED}
+    def latest_events(self, school_id: str | None = None, partner_id: str | None = None) -> dict[tuple[str, str], dict]:
+        """(school_id, partner_id) -> the pair's latest outreach event, for one school's or one partner's pairs
+        (a pair whose last event was undone to no status has none)."""
+        school_id = None if school_id is None else normalise_id(school_id)
+        partner_id = None if partner_id is None else normalise_id(partner_id)
+        return {pair: e.to_dict() for pair, e in self.store.latest(school_id, partner_id).items() if e.status != CLEARED}
+
+    def texts(self, pairs: Sequence[tuple[str, str]], need: str | None = None, grades: str | None = None,
+              lat: float | None = None, lon: float | None = None) -> list[dict[str, Any]]:
+        """For each (school_id, partner_id): the need and offering texts, the spans of their matched words
+        (``highlights``), the matched ``terms`` and the partner's ``contact``. With ``need``, the need is that
+        text (school ids are ignored), as the need list has it."""
+        m = self.current()
+        people = partner_contacts(m)
+        typed = m.need_features(need, grades, lat, lon) if need is not None else None
+        out: list[dict[str, Any]] = []
+        for school_id, partner_id in pairs:
+            try:
+                j = m.partner_row(partner_id)
+                if typed is None:
+                    i = m.school_row(school_id)
+                    found, need_text = pair_match(m, i, j), str(m.school_texts_[i])
+                else:
+                    need_text = str(need)
+                    found = match_texts(need_text, str(m.partner_texts_[j]), typed.categories[0],
+                                        m.partners_.categories[j], m.featurizer_, model_filler(m))
+            except UnknownIdError:  # removed by a live change since the list was made
+                out.append({"needs": "", "offerings": "", "highlights": {"needs": [], "offerings": []},
+                            "terms": [], "contact": {}})
+                continue
+            out.append({"needs": need_text, "offerings": str(m.partner_texts_[j]), "highlights": found.spans(),
+                        "terms": found.terms, "contact": dict(people[j])})
+        return out
 
     # ------------------------------------------------------------------ live changes
 
