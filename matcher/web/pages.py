@@ -87,6 +87,7 @@ def page_context(svc, qp: Mapping[str, str]) -> tuple[dict[str, Any], int]:
         "csv_text": None,
         "school_id": None,
         "top": config.DEFAULT_TOP,
+        "default_top": config.DEFAULT_TOP,
         "max_top": MAX_TOP,
     }
     flags = {"include_full": "1" if include_full else None, "include_current": "1" if include_current else None}

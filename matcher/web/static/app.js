@@ -247,6 +247,18 @@
     else if (btn.id === "csv-button") downloadCsv(btn);
   });
 
+  // A filter left blank is not sent, so the address holds only the filters set (the page reads either).
+  const filterForm = document.getElementById("filter-form");
+  if (filterForm) {
+    filterForm.addEventListener("submit", () => {
+      filterForm.querySelectorAll("input").forEach((el) => {
+        const blank = (el.type === "radio" || el.type === "checkbox") ? el.checked && !el.value : !el.value.trim();
+        if (blank || (el.name === "top" && el.value === el.dataset.default)) el.disabled = true;
+      });
+      setTimeout(() => filterForm.querySelectorAll("input:disabled").forEach((el) => (el.disabled = false)), 0);
+    });
+  }
+
   picker();
   window.matcherPage = { csvText };
 })();
