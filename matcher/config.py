@@ -89,10 +89,12 @@ DEFAULT_ENCODER = "minilm"
 STRENGTH_THRESHOLDS: dict[str, float] = {"strong": 0.60, "good": 0.45, "possible": 0.0}
 STRENGTH_LABELS: tuple[str, ...] = tuple(STRENGTH_THRESHOLDS)
 
-#: "Matched terms" leave out filler of the partner corpus: a word at least this share of the partners use...
-FILLER_MIN_SHARE = 0.05
-#: ...whose users offer the corpus's mix of categories (KL divergence below this, in nats). Display only;
-#: see :func:`matcher.highlight.filler_terms`.
+#: "Matched terms" leave out filler of the partner corpus (display only; see
+#: :func:`matcher.highlight.filler_terms`): words at least this many partners use...
+FILLER_MIN_PARTNERS = 5
+#: ...and either this share of all partners use (a low inverse document frequency)...
+FILLER_COMMON_SHARE = 0.08
+#: ...or whose users offer the corpus's mix of categories (KL divergence below this, in nats).
 FILLER_MAX_DIVERGENCE = 0.2
 
 #: Results shown when ``--top`` is not given.

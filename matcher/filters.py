@@ -66,12 +66,12 @@ class PartnerFilters:
     grades: int = 0
 
     @classmethod
-    def parse(cls, q: str | None = None, types: Iterable[str] = (), max_km: float | str | None = None,
+    def parse(cls, q: str | None = None, types: str | Iterable[str] = (), max_km: float | str | None = None,
               delivery: str | None = None, grades: str | None = None) -> PartnerFilters:
         """Filters from what a person typed; a :class:`MatcherError` names each value that is not understood.
 
-        ``types`` items may hold several types separated by ``,`` or ``;``;
-        blank values mean "no filter".
+        ``types`` (one string or several) may hold several types separated by
+        ``,`` or ``;``; blank values mean "no filter".
         """
         from matcher.taxonomy import load_taxonomy
 
@@ -81,7 +81,7 @@ class PartnerFilters:
             problems.append(f"search: at most {MAX_QUERY_CHARS} characters")
         taxonomy = load_taxonomy()
         slugs: list[str] = []
-        for item in types or ():
+        for item in [types] if isinstance(types, str) else types or ():
             for part in str(item).replace(";", ",").split(","):
                 if not part.strip():
                     continue

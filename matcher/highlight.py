@@ -7,8 +7,8 @@ shown as *matched* only when it says something about the need:
   :data:`matcher.text.STOP_WORDS`), except words of the taxonomy's phrases,
   which are the domain's vocabulary ("fire" in "fire safety");
 * not *filler* of the partner corpus (:func:`filler_terms`): a word many
-  partners use whatever they offer ("families", "welcome", "ask"), found by
-  measuring, not listed by hand;
+  partners use, or use whatever they offer ("families", "welcome", "ask"),
+  found by measuring the corpus, not listed by hand;
 * not a name (a word always capitalised, at least once inside a sentence,
   such as "Chicago").
 
@@ -71,16 +71,25 @@ def stop_words() -> frozenset[str]:
     return frozenset(ENGLISH_STOP_WORDS - domain)
 
 
-def filler_terms(texts: Sequence[str], categories: np.ndarray, min_share: float = config.FILLER_MIN_SHARE,
-                 max_divergence: float = config.FILLER_MAX_DIVERGENCE) -> frozenset[str]:
-    """Stems of the words that say nothing about what a partner offers, measured on the partner corpus.
+def filler_terms(texts: Sequence[str], categories: np.ndarray, common_share: float = config.FILLER_COMMON_SHARE,
+                 max_divergence: float = config.FILLER_MAX_DIVERGENCE,
+                 min_partners: int = config.FILLER_MIN_PARTNERS) -> frozenset[str]:
+    """Stems of the words that say little about what a partner offers, measured on the partner corpus.
 
-    A word is filler when at least ``min_share`` of the partners use it and
-    the partners using it offer the same mix of categories as all partners
-    do: the Kullback-Leibler divergence of their category mix from the
-    corpus's is below ``max_divergence`` (nats). "Families" or "welcome",
-    used by food banks and robotics clubs alike, are filler; "mentor" or
-    "volunteer", used by a few kinds of partner only, are not.
+    A word is filler when at least ``min_partners`` partners use it and
+
+    * at least ``common_share`` of all partners use it (a word that common
+      picks out no one: its inverse document frequency is low), or
+    * the partners using it offer the same mix of categories as all partners
+      do: the Kullback-Leibler divergence of their category mix from the
+      corpus's is below ``max_divergence`` (nats). "Welcome" or "ask", used
+      by food banks and robotics clubs alike, are filler; "mentor", used by a
+      few kinds of partner only, is not. (A few partners always look
+      concentrated by chance, so this part only finds words used widely.)
+
+    Words that are common because a kind of help is common ("mentor" when
+    many partners mentor) are still shown as a matched category and as
+    highlighted phrases, which come from the taxonomy, not from this list.
 
     Parameters
     ----------
@@ -88,7 +97,7 @@ def filler_terms(texts: Sequence[str], categories: np.ndarray, min_share: float 
         The partners' offerings.
     categories : ndarray of shape (n_partners, n_categories)
         Their category strengths (``PartnerFeatures.categories``).
-    min_share, max_divergence : float
+    common_share, max_divergence, min_partners : float, float, int
         See above; defaults in :mod:`matcher.config`.
 
     Returns
@@ -97,9 +106,9 @@ def filler_terms(texts: Sequence[str], categories: np.ndarray, min_share: float 
 
     Examples
     --------
-    >>> texts = ["Tutors for families.", "Food for families.", "Coding for families.", "Food boxes."]
-    >>> cats = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 0]], dtype=float)
-    >>> sorted(filler_terms(texts, cats, min_share=0.5, max_divergence=0.2))
+    >>> texts = ["Tutors for families.", "Food for families.", "Coding for families.", "Food boxes.", "Art class."]
+    >>> cats = np.eye(5)
+    >>> sorted(filler_terms(texts, cats, common_share=0.5, min_partners=2))
     ['family']
     """
     n = len(texts)
@@ -109,16 +118,17 @@ def filler_terms(texts: Sequence[str], categories: np.ndarray, min_share: float 
     totals = weights.sum(axis=1, keepdims=True)
     weights = np.divide(weights, totals, out=np.zeros_like(weights), where=totals > 0)
     base = weights.sum(axis=0)
-    if base.sum() <= 0:
-        return frozenset()
-    base = base / base.sum()
+    base = base / base.sum() if base.sum() > 0 else base
     users: dict[str, list[int]] = {}
     for j, text in enumerate(texts):
         for key in content_stems(str(text)):
             users.setdefault(key, []).append(j)
     out = set()
     for key, rows in users.items():
-        if len(rows) < min_share * n:
+        if len(rows) < min_partners:
+            continue
+        if len(rows) >= common_share * n:
+            out.add(key)
             continue
         mix = weights[rows].sum(axis=0)
         if mix.sum() <= 0:
