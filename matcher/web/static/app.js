@@ -131,7 +131,19 @@
 
   // Re-read the page (same address) and swap in the fresh copy of what the box belongs to, and of the
   // explanation; returns the record box now showing for the same pair.
-  async function refresh(box) {
+  // A card the status took out of the suggestions: kept in place, marked, with its new status shown.
+  function markGone(card, status) {
+    card.classList.add("gone");
+    let badge = card.querySelector(".badge");
+    if (!badge) {
+      badge = document.createElement("span");
+      card.querySelector(".match-head").appendChild(badge);
+    }
+    badge.className = `badge st-${status}`;
+    badge.textContent = `${(LABELS[status] || status).toLowerCase()} · not suggested now`;
+  }
+
+  async function refresh(box, status) {
     const res = await fetch(location.href, { headers: { Accept: "text/html" } });
     const doc = new DOMParser().parseFromString(await res.text(), "text/html");
     const old = holder(box);
@@ -141,7 +153,7 @@
     let now = old;
     const fresh = old ? findFresh(doc, old) : null;
     if (old && fresh) { old.replaceWith(fresh); now = fresh; }
-    else if (old && old.matches("li.match")) { old.classList.add("gone"); }
+    else if (old && old.matches("li.match")) { markGone(old, status); }
     const detail = document.getElementById("detail");
     const freshDetail = doc.getElementById("detail");
     if (detail && freshDetail && detail !== now) detail.replaceWith(freshDetail);
@@ -150,7 +162,7 @@
       const card = Array.from(document.querySelectorAll("#matches > li.match")).find((li) => li.querySelector(".record") && same(li));
       const freshCard = card ? findFresh(doc, card) : null;
       if (card && freshCard) card.replaceWith(freshCard);
-      else if (card) card.classList.add("gone");
+      else if (card) markGone(card, status);
     }
     return (now && same(now)) || box;
   }
@@ -196,7 +208,7 @@
     setBusy(box, true);
     try {
       await send(box, pairUrl(box, "status"), { status, note: note ? note.value : "" });
-      const now = await refresh(box);
+      const now = await refresh(box, status);
       if (holder(now) && holder(now).classList.contains("gone")) setBusy(now, true);
       confirmIn(now, `Recorded “${LABELS[status]}” for ${box.dataset.name}. ${REMOVES[status] || ""}`.trim(), { undo: true });
       now.querySelector(".undo-btn").disabled = false;
@@ -211,7 +223,7 @@
     btn.disabled = true;
     try {
       const event = await send(box, pairUrl(box, "status/undo"));
-      const now = await refresh(box);
+      const now = await refresh(box, event.status);
       const back = event.status === "cleared" ? "no status" : `“${LABELS[event.status] || event.status}”`;
       confirmIn(now, `Undone: ${box.dataset.name} is back to ${back}.`, {});
       const area = now.querySelector(".confirm");
