@@ -80,6 +80,23 @@ DEFAULT_COOLDOWN_DAYS = 180
 #: Default text encoder (see ``matcher.encoders``).
 DEFAULT_ENCODER = "minilm"
 
+#: Match strength labels: the lowest score of each label, strongest first (a score below every
+#: threshold is the last label). One place for the page, the API and ``recommend --format json``
+#: (``strength``). Measured on the three shared sets (563 top-10 suggestions) by
+#: ``scripts/strength_thresholds.py``: 86% of "strong" suggestions are the partner a coordinator
+#: would call first or an acceptable one, 53% of "good", 3% of "possible"; 92% of first calls
+#: score "good" or better. The figures are in docs/web.md, "Match strength".
+STRENGTH_THRESHOLDS: dict[str, float] = {"strong": 0.60, "good": 0.45, "possible": 0.0}
+STRENGTH_LABELS: tuple[str, ...] = tuple(STRENGTH_THRESHOLDS)
+
+#: "Matched terms" leave out filler of the partner corpus (display only; see
+#: :func:`matcher.highlight.filler_terms`): words at least this many partners use...
+FILLER_MIN_PARTNERS = 5
+#: ...and either this share of all partners use (a low inverse document frequency)...
+FILLER_COMMON_SHARE = 0.08
+#: ...or whose users offer the corpus's mix of categories (KL divergence below this, in nats).
+FILLER_MAX_DIVERGENCE = 0.2
+
 #: Results shown when ``--top`` is not given.
 DEFAULT_TOP = 10
 

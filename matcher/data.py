@@ -31,7 +31,9 @@ that only look alike are duplicate ids.
     required ``partner_id`` (unique, non-blank), ``name``, ``offerings``
     (may be blank only if ``offering_categories`` is given); optional
     ``partner_type``, ``offering_categories``, ``grades``, ``latitude``,
-    ``longitude``, ``service_radius_km``, ``remote``, ``capacity``.
+    ``longitude``, ``service_radius_km``, ``remote``, ``capacity``,
+    ``contact_name``, ``contact_email`` (an email address), ``website``
+    (an ``http://`` or ``https://`` address).
 ``partnerships.csv``
     required ``school_id``, ``partner_id``; optional ``outcome`` (1 or 0,
     blank means 1), ``start_date`` (YYYY-MM-DD).
@@ -65,7 +67,17 @@ from matcher.grades import parse_grades
 from matcher.taxonomy import load_taxonomy
 
 from matcher.csvread import Source, gc_paused, source_name
-from matcher.table import Table, object_array, parse_bool, parse_outcome, partner_type_parser, read_table, table_from_frame
+from matcher.table import (
+    Table,
+    object_array,
+    parse_bool,
+    parse_email,
+    parse_outcome,
+    parse_website,
+    partner_type_parser,
+    read_table,
+    table_from_frame,
+)
 
 #: Normalised columns, in output order (extra columns follow).
 SCHOOL_COLUMNS: tuple[str, ...] = (
@@ -75,7 +87,10 @@ SCHOOL_COLUMNS: tuple[str, ...] = (
 PARTNER_COLUMNS: tuple[str, ...] = (
     "partner_id", "name", "offerings", "partner_type", "offering_categories",
     "grades", "latitude", "longitude", "service_radius_km", "remote", "capacity",
+    "contact_name", "contact_email", "website",
 )
+#: A partner's optional contact columns (shown on the page and in explanations when given).
+CONTACT_COLUMNS: tuple[str, ...] = ("contact_name", "contact_email", "website")
 PARTNERSHIP_COLUMNS: tuple[str, ...] = ("school_id", "partner_id", "outcome", "start_date")
 #: A roster of real schools (NCES style), for ``matcher generate --roster``: all required.
 ROSTER_COLUMNS: tuple[str, ...] = (
@@ -146,7 +161,8 @@ def read_partners(path: Source, *, source: str | None = None) -> pd.DataFrame:
         (tuple of slugs), ``grades`` (int mask), ``latitude``, ``longitude``
         (float64, NaN = unknown), ``service_radius_km`` (float64, NaN = no
         limit), ``remote`` (bool), ``capacity`` (float64 whole numbers, NaN =
-        no limit), then extra columns.
+        no limit), ``contact_name``, ``contact_email``, ``website`` (str,
+        ``""`` if not given), then extra columns.
 
     Raises
     ------
@@ -391,6 +407,8 @@ def _validate_partners(t: Table) -> pd.DataFrame:
     remote = _take(*t.parse("remote", parse_bool, False), bool)
     capacity, _ = t.numbers("capacity", ok=lambda v: v >= 0,
                             rule="is not a whole number >= 0 (leave it blank for no limit)", whole=True)
+    email = _take(*t.parse("contact_email", parse_email, ""), object)
+    website = _take(*t.parse("website", parse_website, ""), object)
     return t.frame(
         {
             "partner_id": partner_id,
@@ -404,6 +422,9 @@ def _validate_partners(t: Table) -> pd.DataFrame:
             "service_radius_km": radius,
             "remote": remote,
             "capacity": capacity,
+            "contact_name": t.text("contact_name"),
+            "contact_email": email,
+            "website": website,
         }
     )
 
@@ -447,6 +468,21 @@ def _validate_roster(t: Table) -> pd.DataFrame:
             "end_grade": t.text("end_grade"),
         }
     )
+
+
+def contacts(partners: pd.DataFrame) -> np.ndarray:
+    """Each partner's contact details as a dict of the contact columns it gives (``{}`` when none).
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"partner_id": ["P1", "P2"], "name": ["Zoo", "Farm"], "offerings": ["trips", "visits"],
+    ...                    "contact_email": ["ana@zoo.org", ""]})
+    >>> contacts(validate_partners(df)).tolist()
+    [{'contact_email': 'ana@zoo.org'}, {}]
+    """
+    columns = [c for c in CONTACT_COLUMNS if c in partners]
+    cells = zip(*(partners[c].tolist() for c in columns)) if columns else ([] for _ in range(len(partners)))
+    return object_array([{c: str(v) for c, v in zip(columns, row) if isinstance(v, str) and v} for row in cells])
 
 
 def _take(codes: np.ndarray, values: list[Any], dtype: Any) -> np.ndarray:

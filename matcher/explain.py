@@ -13,9 +13,9 @@ import numpy as np
 from matcher.config import BLOCKS, SCORE_DECIMALS
 from matcher.features import block_matrices, service_radius
 from matcher.grades import format_grades
+from matcher.highlight import pair_match
 from matcher.matches import Explanation
 from matcher.ranking import state_mask
-from matcher.text import content_stems
 
 if TYPE_CHECKING:
     from matcher.features import SchoolFeatures
@@ -27,13 +27,12 @@ MATCH_THRESHOLD = 0.5
 
 #: Plain names of the blocks, for people.
 BLOCK_LABELS = {
-    "text": "wording",
-    "categories": "needs met",
-    "grades": "grades",
+    "text": "what they offer matches the need",
+    "categories": "same kind of help",
+    "grades": "grades served",
     "geo": "distance",
-    "partner_type": "partner type",
+    "partner_type": "kind of partner",
 }
-
 
 def matched_categories(need: np.ndarray, offer: np.ndarray, featurizer: Featurizer,
                        threshold: float = MATCH_THRESHOLD) -> list[tuple[str, float, float]]:
@@ -163,12 +162,9 @@ def explain_pair(model: Any, i: int, j: int, scorer: Scorer, state=None) -> Expl
     cats = matched_categories(model.schools_.categories[i], model.partners_.categories[j], f)
     pos = {slug: k for k, slug in enumerate(f.category_slugs)}
     need_text, offer_text = str(model.school_texts_[i]), str(model.partner_texts_[j])
-    need_terms = content_stems(need_text)
-    offer_terms = content_stems(offer_text)
-    terms = [need_terms[k] for k in need_terms if k in offer_terms]
-    phrases_need = {ph for _, ph in f.tagger.index.find(need_text)}
-    phrases_offer = {ph for _, ph in f.tagger.index.find(offer_text)}
-    terms += sorted(phrases_need & phrases_offer - set(terms))
+    text_match = pair_match(model, i, j)
+    people = getattr(model, "partner_contacts_", None)
+    contact = dict(people[j]) if people is not None and len(people) == len(model.partner_ids_) else {}
     excluded = exclusions(model, i, j, d, scorer)
     if state is not None:
         pair = (model.school_ids_[i], model.partner_ids_[j])
@@ -199,12 +195,14 @@ def explain_pair(model: Any, i: int, j: int, scorer: Scorer, state=None) -> Expl
             {"category": slug, "label": f.category_shorts[pos[slug]], "need": round(n, 3), "offering": round(o, 3)}
             for slug, n, o in cats
         ],
-        matched_terms=terms,
+        matched_terms=text_match.terms,
         distance_km=d,
         excluded_by=excluded,
         reasons=reasons,
         needs=need_text,
         offerings=offer_text,
+        highlights=text_match.spans(),
+        contact=contact,
     )
 
 

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from matcher.catalog import Catalog, CatalogRow, Change, EncodingCache
-from matcher.data import PARTNER_COLUMNS, SCHOOL_COLUMNS, validate_partners, validate_schools
+from matcher.data import PARTNER_COLUMNS, SCHOOL_COLUMNS, contacts, validate_partners, validate_schools
 from matcher.errors import DataError
 from matcher.features import PartnerFeatures
 from matcher.workspace import Workspace
@@ -152,13 +152,24 @@ def model_rows(model, kind: str) -> list[dict[str, str]]:
                         "preferred_partner_types": prefs})
         return out
     p = model.partners_
+    people = partner_contacts(model)
     for j, pid in enumerate(model.partner_ids_):
         out.append({"partner_id": str(pid), "name": str(model.partner_names_[j]), "offerings": str(model.partner_texts_[j]),
                     "partner_type": str(model.partner_type_names_[j] or ""),
                     "grades": format_grades(int(p.grades[j])) if p.grades[j] else "",
                     "latitude": num(p.lat[j]), "longitude": num(p.lon[j]), "service_radius_km": num(p.radius_km[j]),
-                    "remote": "true" if p.remote[j] else "false", "capacity": num(p.capacity[j])})
+                    "remote": "true" if p.remote[j] else "false", "capacity": num(p.capacity[j]),
+                    **people[j]})
     return out
+
+
+def partner_contacts(model) -> np.ndarray:
+    """The model's partner contact details (a model saved before contacts were kept has none)."""
+    found = getattr(model, "partner_contacts_", None)
+    if found is None or len(found) != len(model.partner_ids_):
+        found = np.empty(len(model.partner_ids_), dtype=object)
+        found[:] = [{} for _ in range(len(found))]
+    return found
 
 
 def catch_up(model, catalog: Catalog):
@@ -284,6 +295,7 @@ def load_current(model_path, db_path=None):
 def _apply_kind(model, kind: str, rows: Sequence[CatalogRow], cache: EncodingCache | None) -> None:
     ids_attr = f"{kind}_ids_"
     old_ids = getattr(model, ids_attr)
+    old_contacts = partner_contacts(model) if kind == "partner" else None
     changed = {r.id for r in rows}
     keep = np.array([i not in changed for i in old_ids], dtype=bool)
     active = [{**r.row, f"{kind}_id": r.id} for r in rows if r.active]
@@ -308,6 +320,9 @@ def _apply_kind(model, kind: str, rows: Sequence[CatalogRow], cache: EncodingCac
     for attr, col in columns.items():
         add = df[col].to_numpy(dtype=object) if df is not None else np.zeros(0, dtype=object)
         setattr(model, attr, np.concatenate([getattr(model, attr)[keep], add])[order])
+    if kind == "partner":
+        add = contacts(df) if df is not None else np.zeros(0, dtype=object)
+        model.partner_contacts_ = np.concatenate([old_contacts[keep], add])[order]
     if kind == "school":
         frl = df["frl_pct"].to_numpy(dtype=np.float64) if df is not None else np.zeros(0)
         explicit = np.array([bool(e) for e in df["need_categories"]], dtype=bool) if df is not None else np.zeros(0, bool)
@@ -357,4 +372,5 @@ def _raw_rows(df: pd.DataFrame, kind: str) -> list[dict[str, str]]:
     return out
 
 
-__all__ = ["COLUMNS", "LiveModel", "adopt", "apply_rows", "catch_up", "model_rows", "load_current", "start_catalog", "validate", "workspace_for"]
+__all__ = ["COLUMNS", "LiveModel", "adopt", "apply_rows", "catch_up", "model_rows", "load_current", "partner_contacts",
+           "start_catalog", "validate", "workspace_for"]

@@ -1,10 +1,47 @@
 """What a query returns: ranked matches and explanations (plain values, JSON-ready)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from matcher.config import DISTANCE_DECIMALS, SCORE_DECIMALS
+from matcher.config import DISTANCE_DECIMALS, SCORE_DECIMALS, STRENGTH_THRESHOLDS
+
+
+def strength(score: float, thresholds: Mapping[str, float] | None = None) -> str:
+    """A score in words: the first label of ``thresholds`` whose lowest score it reaches.
+
+    ``thresholds`` maps each label to its lowest score, strongest first;
+    default :data:`matcher.config.STRENGTH_THRESHOLDS` (strong, good,
+    possible). A score below every threshold gets the last label.
+
+    Examples
+    --------
+    >>> strength(0.9), strength(0.5), strength(0.1)
+    ('strong', 'good', 'possible')
+    """
+    table = STRENGTH_THRESHOLDS if thresholds is None else thresholds
+    for label, lowest in table.items():
+        if score >= lowest:
+            return label
+    return next(reversed(table))
+
+
+class FilteredMatches(list):
+    """Matches that passed a filter, best first, ranks as in the whole ranking (a plain list otherwise).
+
+    Attributes
+    ----------
+    passing : int
+        How many partners of the whole ranking pass the filters (the list holds the first ``n`` of them).
+    total : int
+        How many partners the whole ranking has (every partner the hard constraints and outreach allow).
+    """
+
+    def __init__(self, matches=(), passing: int = 0, total: int = 0):
+        super().__init__(matches)
+        self.passing = passing
+        self.total = total
 
 
 @dataclass
@@ -30,6 +67,7 @@ class Match:
             f"{self.kind}_id": self.id,
             "name": self.name,
             "score": round(self.score, SCORE_DECIMALS),
+            "strength": strength(self.score),
             "components": {b: round(v, SCORE_DECIMALS) for b, v in self.components.items()},
             "distance_km": None if self.distance_km is None else round(self.distance_km, DISTANCE_DECIMALS),
             "matched_categories": self.matched_categories,
@@ -57,6 +95,8 @@ class Explanation:
     reasons: list[str] = field(default_factory=list)
     needs: str = ""
     offerings: str = ""
+    highlights: dict[str, list[list[int]]] = field(default_factory=dict)
+    contact: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of ``matcher explain --format json``."""
@@ -75,4 +115,6 @@ class Explanation:
             "reasons": self.reasons,
             "needs": self.needs,
             "offerings": self.offerings,
+            "highlights": self.highlights,
+            "contact": self.contact,
         }

@@ -12,8 +12,9 @@ from matcher.errors import MatcherError, UnknownIdError
 from matcher.explain import explain_pair, matched_categories, reasons_for_partner, reasons_for_school
 from matcher.features import PartnerFeatures, SchoolFeatures, hub_statistics
 from matcher.grades import format_grades
+from matcher.highlight import filler_terms
 from matcher.ids import IdTable, normalise_id
-from matcher.matches import Explanation, Match
+from matcher.matches import Explanation, FilteredMatches, Match
 from matcher.params import ParamsMixin
 from matcher.ranking import rank_chunk, state_mask, top_k
 from matcher.scoring import Scorer
@@ -21,6 +22,7 @@ from matcher.weights import SETTINGS, check_weights, merge_weights
 
 if TYPE_CHECKING:
     from matcher.featurize import Featurizer
+    from matcher.filters import PartnerFilters
     from matcher.state import Constraints
 
 
@@ -63,6 +65,12 @@ class PartnerMatcher(ParamsMixin):
         The training schools partners' hub offsets are measured against.
     hub_means_ : tuple of float
         Mean text and category hub statistics over the training partners.
+    partner_contacts_ : ndarray of dict
+        Each partner's contact columns that are given (``contact_name``,
+        ``contact_email``, ``website``).
+    filler_terms_ : frozenset of str
+        Stems of words too common across partners to show as matched
+        (:func:`matcher.highlight.filler_terms`; display only).
 
     Examples
     --------
@@ -131,6 +139,7 @@ class PartnerMatcher(ParamsMixin):
         self.school_texts_ = schools["needs"].to_numpy(dtype=object)
         self.partner_texts_ = partners["offerings"].to_numpy(dtype=object)
         self.partner_type_names_ = partners["partner_type"].to_numpy(dtype=object)
+        self.partner_contacts_ = data.contacts(partners)
         self.school_frl_ = schools["frl_pct"].to_numpy(dtype=np.float64)
         self.school_explicit_ = np.array([bool(e) for e in schools["need_categories"]])
         self._index: dict[str, dict[str, int]] = {}
@@ -146,6 +155,7 @@ class PartnerMatcher(ParamsMixin):
         self.hub_means_ = (float(text_hub.mean()) if len(text_hub) else 0.0,
                            float(cat_hub.mean()) if len(cat_hub) else 0.0)
         self.partners_ = self._offsets(partners_, text_hub, cat_hub)
+        self.filler_terms_ = filler_terms(self.partner_texts_, self.partners_.categories)
         self.catalog_generation_: str | None = None
         self.catalog_revision_ = 0
         self.fit_seconds_ = time.perf_counter() - start
@@ -301,6 +311,7 @@ class PartnerMatcher(ParamsMixin):
         weights: Mapping[str, float] | None = None,
         include_full: bool = False,
         state: Constraints | None = None,
+        filters: PartnerFilters | None = None,
     ) -> list[Match]:
         """Partners for a known school, best first.
 
@@ -316,13 +327,21 @@ class PartnerMatcher(ParamsMixin):
         state : matcher.state.Constraints, optional
             Outreach state: pairs it excludes are not suggested, and current
             partnerships use up capacity.
+        filters : matcher.filters.PartnerFilters, optional
+            Keep only the partners that pass (keyword, type, distance,
+            delivery, grades): the first ``n`` of the whole ranking that
+            pass, each with its rank in the whole ranking (nothing is
+            re-ranked).
 
         Returns
         -------
         list of Match
+            A :class:`~matcher.matches.FilteredMatches` when ``filters`` are
+            set (it also says how many partners pass and how many were ranked).
         """
         i = self.school_row(school_id)
-        return self._rank_partners(self.schools_.take(slice(i, i + 1)), n, weights, include_full, [school_id], state)
+        return self._rank_partners(self.schools_.take(slice(i, i + 1)), n, weights, include_full, [school_id], state,
+                                   filters)
 
     def recommend_for_need(
         self,
@@ -334,11 +353,13 @@ class PartnerMatcher(ParamsMixin):
         weights: Mapping[str, float] | None = None,
         include_full: bool = False,
         state: Constraints | None = None,
+        filters: PartnerFilters | None = None,
     ) -> list[Match]:
-        """Partners for a need typed on the spot (optionally with grades and a location)."""
+        """Partners for a need typed on the spot (optionally with grades and a location); ``filters`` as in
+        :meth:`recommend`."""
         check_n(n)
         s = self.need_features(need, grades, lat, lon)
-        return self._rank_partners(s, n, weights, include_full, None, state)
+        return self._rank_partners(s, n, weights, include_full, None, state, filters)
 
     def recommend_schools(
         self,
@@ -371,24 +392,34 @@ class PartnerMatcher(ParamsMixin):
         return out
 
     def _rank_partners(self, s: SchoolFeatures, n: int, weights, include_full: bool,
-                       school_ids: list[str] | None, state: Constraints | None) -> list[Match]:
-        """Rank every partner for a one-school chunk."""
+                       school_ids: list[str] | None, state: Constraints | None,
+                       filters: PartnerFilters | None = None) -> list[Match]:
+        """Rank every partner for a one-school chunk (then keep the first ``n`` that pass ``filters``)."""
         check_n(n)
         scorer = self.scorer(weights)
         mask = self.state_mask(school_ids or [None], state, include_full)
-        ((cols, scores, contrib, dist),) = rank_chunk(scorer, s, self.partners_, n, include_full, mask)
+        narrow = filters is not None and filters.active
+        k = len(self.partner_ids_) if narrow else n
+        ((cols, scores, contrib, dist),) = rank_chunk(scorer, s, self.partners_, max(k, 1), include_full, mask)
+        ranks = np.arange(1, len(cols) + 1)
+        if narrow:
+            passing = np.flatnonzero(filters.mask(self, s, scorer.default_radius_km)[cols])
+            chosen = passing[:n]
+            total = len(cols)
+            cols, scores, dist, ranks = cols[chosen], scores[chosen], dist[chosen], ranks[chosen]
+            contrib = {b: c[chosen] for b, c in contrib.items()}
         out = []
-        for rank, j in enumerate(cols, 1):
-            d = _dist(dist[rank - 1])
+        for row, (rank, j) in enumerate(zip(ranks.tolist(), cols)):
+            d = _dist(dist[row])
             cats = matched_categories(s.categories[0], self.partners_.categories[j], self.featurizer_)
             out.append(Match(
-                rank=rank, id=self.partner_ids_[j], name=self.partner_names_[j], score=float(scores[rank - 1]),
-                components={b: float(c[rank - 1]) for b, c in contrib.items()}, distance_km=d,
+                rank=rank, id=self.partner_ids_[j], name=self.partner_names_[j], score=float(scores[row]),
+                components={b: float(c[row]) for b, c in contrib.items()}, distance_km=d,
                 matched_categories=[c for c, _, _ in cats],
                 reasons=reasons_for_school(self, s, j, cats, d, scorer),
                 partner_type=self.partner_type_names_[j], grades=format_grades(int(self.partners_.grades[j])),
             ))
-        return out
+        return FilteredMatches(out, passing=len(passing), total=total) if narrow else out
 
     def explain(
         self,

@@ -15,6 +15,10 @@ it (see :meth:`OutreachStore.constraints`):
 ``shortlisted``, ``contacted``
     no effect on ranking; shown as the pair's status.
 
+:meth:`OutreachStore.undo` takes a pair back to the status it had before
+its latest event by appending that status again (``cleared``, no status,
+when there was none before): the log keeps both events.
+
 Events live in the workspace database (:mod:`matcher.workspace`).
 """
 from __future__ import annotations
@@ -27,6 +31,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from matcher.errors import MatcherError
 from matcher.workspace import StateError, Workspace, as_utc, iso
 from matcher.formats import csv_text
 from matcher.ids import normalise_id
@@ -36,6 +41,8 @@ from matcher.config import DEFAULT_COOLDOWN_DAYS, DEFAULT_OUTREACH_DB  # noqa: E
 
 #: Every status an event can have, in the usual order of a pair's life.
 STATUSES: tuple[str, ...] = ("shortlisted", "contacted", "declined", "partnered", "do_not_contact")
+#: The status of an undo that takes a pair back to no status (only :meth:`OutreachStore.undo` records it).
+CLEARED = "cleared"
 
 #: Columns of the exported outcomes file (the ``partnerships.csv`` contract).
 EXPORT_COLUMNS: tuple[str, ...] = ("school_id", "partner_id", "outcome", "start_date")
@@ -246,6 +253,51 @@ class OutreachStore:
             event_id = int(cur.lastrowid)  # type: ignore[arg-type]
         return Event(event_id, school_id, partner_id, status, note, created_at, str(user or ""))
 
+    def undo(self, school_id: str, partner_id: str, user: str = "") -> Event:
+        """Undo the pair's latest event: record the status it had before again, or ``cleared`` if none.
+
+        The log stays append-only: the undo is one more event, whose note
+        names the event it undoes. Undoing an undo brings back what it
+        undid. A declined pair restored this way starts a new cooldown.
+
+        Returns
+        -------
+        Event
+            The event recorded.
+
+        Raises
+        ------
+        NothingToUndo
+            When the pair has no event.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> store = OutreachStore(pathlib.Path(tempfile.mkdtemp()) / "o.db")
+        >>> _ = store.record("S1", "P1", "contacted"); _ = store.record("S1", "P1", "do_not_contact")
+        >>> store.undo("S1", "P1").status
+        'contacted'
+        >>> _ = store.record("S1", "P2", "do_not_contact")
+        >>> store.undo("S1", "P2").status, store.constraints().status.get(("S1", "P2"))
+        ('cleared', None)
+        """
+        school_id = _clean_id(school_id, "school_id")
+        partner_id = _clean_id(partner_id, "partner_id")
+        with self.db.transaction() as conn:
+            last = conn.execute("SELECT id, status FROM events WHERE school_id = ? AND partner_id = ? "
+                                "ORDER BY id DESC LIMIT 2", (school_id, partner_id)).fetchall()
+            if not last:
+                raise NothingToUndo(f"no outreach is recorded for {school_id} and {partner_id}: nothing to undo")
+            status = last[1][1] if len(last) > 1 else CLEARED
+            note = f"undo of #{last[0][0]} ({last[0][1].replace('_', ' ')})"
+            created_at = iso(self.db.clock())
+            cur = conn.execute(
+                "INSERT INTO events (school_id, partner_id, status, note, created_at, user) VALUES (?, ?, ?, ?, ?, ?)",
+                (school_id, partner_id, status, note, created_at, str(user or "")),
+            )
+            event_id = int(cur.lastrowid)  # type: ignore[arg-type]
+        return Event(event_id, school_id, partner_id, status, note, created_at, str(user or ""))
+
     # ------------------------------------------------------------------ reading
 
     def history(self, school_id: str, partner_id: str) -> list[Event]:
@@ -356,6 +408,8 @@ class OutreachStore:
                 with contextlib.suppress(sqlite3.Error):  # keep the original error, if any
                     conn.execute("ROLLBACK")
         for pair, event in latest.items():
+            if event.status == CLEARED:
+                continue
             out.status[pair] = event.status
             if event.status == "do_not_contact":
                 out.excluded.add(pair)
@@ -462,6 +516,10 @@ def _used_capacity(conn: sqlite3.Connection) -> dict[str, int]:
     return {partner: int(n) for partner, n in rows}
 
 
+class NothingToUndo(MatcherError):
+    """Undo asked for a pair with no outreach recorded."""
+
+
 def normalise_status(status: str) -> str:
     """Return the canonical spelling of a status, or raise StateError listing the valid ones.
 
@@ -488,12 +546,14 @@ def _clean_id(value: str, name: str) -> str:
 
 
 __all__ = [
+    "CLEARED",
     "DEFAULT_COOLDOWN_DAYS",
     "DEFAULT_OUTREACH_DB",
     "EXPORT_COLUMNS",
     "STATUSES",
     "Constraints",
     "Event",
+    "NothingToUndo",
     "OutreachStore",
     "StateError",
     "normalise_status",

@@ -534,6 +534,48 @@ def parse_bool(cell: str) -> bool:
     raise ValueError(f"{cell!r} is not true or false (use true/false, yes/no or 1/0)")
 
 
+#: An email address, as the data contract and the API accept it (ASCII; JSON Schema and Python read it alike).
+EMAIL_PATTERN = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+#: A web address: http or https, a host name with a dot, an optional port, then no spaces, quotes or angle brackets.
+WEBSITE_PATTERN = r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?::[0-9]{1,5})?(?:[/?#][!#-;=?-~]*)?"
+_EMAIL = re.compile(EMAIL_PATTERN)
+_WEBSITE = re.compile(WEBSITE_PATTERN)
+
+
+def parse_email(cell: str) -> str:
+    """An email address (``name@example.org``); blank is blank.
+
+    Examples
+    --------
+    >>> parse_email("ana@food.org")
+    'ana@food.org'
+    >>> parse_email("ana at food")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'ana at food' is not an email address (like name@example.org)
+    """
+    if cell and not _EMAIL.fullmatch(cell):
+        raise ValueError(f"{cell!r} is not an email address (like name@example.org)")
+    return cell
+
+
+def parse_website(cell: str) -> str:
+    """A web address starting with ``http://`` or ``https://``; blank is blank.
+
+    Examples
+    --------
+    >>> parse_website("https://food.org/schools")
+    'https://food.org/schools'
+    >>> parse_website("javascript:alert(1)")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'javascript:alert(1)' is not a web address (start it with https:// or http://)
+    """
+    if cell and not _WEBSITE.fullmatch(cell):
+        raise ValueError(f"{cell!r} is not a web address (start it with https:// or http://)")
+    return cell
+
+
 def parse_outcome(cell: str) -> int:
     """1 (worked) or 0 (did not); blank is 1."""
     if cell in ("", "1"):

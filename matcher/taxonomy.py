@@ -153,6 +153,31 @@ class PhraseIndex:
         for entries in self._by_first.values():
             entries.sort(key=lambda e: -len(e[0]))  # longest phrase first
 
+    def spans(self, text: str) -> list[tuple[int, str, int, int]]:
+        """(category index, phrase, start, end) of every phrase found in ``text``, as :meth:`find` finds them.
+
+        Examples
+        --------
+        >>> idx = PhraseIndex(load_taxonomy())
+        >>> [(p, a, b) for _, p, a, b in idx.spans("Our kids are hungry on Mondays")]
+        [('hungry', 13, 19)]
+        """
+        from matcher.text import stem, token_spans
+
+        toks = token_spans(text)
+        keys = [stem(t) for t, _, _ in toks]
+        out = []
+        i = 0
+        while i < len(keys):
+            step = 1
+            for key, ci, phrase in self._by_first.get(keys[i], ()):
+                if tuple(keys[i : i + len(key)]) == key:
+                    out.append((ci, phrase, toks[i][1], toks[i + len(key) - 1][2]))
+                    step = len(key)
+                    break
+            i += step
+        return out
+
     def find(self, text: str) -> list[tuple[int, str]]:
         """(category index, phrase) for each distinct phrase found, longest match wins at a position."""
         from matcher.text import stems

@@ -49,6 +49,20 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text.lower().replace("’", "'"))
 
 
+_TOKEN_ANY_CASE = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?", re.IGNORECASE)
+
+
+def token_spans(text: str) -> list[tuple[str, int, int]]:
+    """``(token, start, end)`` of each word of ``text``: the tokens of :func:`tokens`, with their place in ``text``.
+
+    Examples
+    --------
+    >>> token_spans("Math tutors, please!")
+    [('math', 0, 4), ('tutors', 5, 11), ('please', 13, 19)]
+    """
+    return [(m.group().lower().replace("’", "'"), m.start(), m.end()) for m in _TOKEN_ANY_CASE.finditer(text)]
+
+
 def stems(text: str) -> list[str]:
     """Stemmed tokens of ``text``, in order (stop words kept: phrases may contain them)."""
     return [stem(t) for t in tokens(text)]

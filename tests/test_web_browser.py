@@ -2,7 +2,11 @@
 
 Picks a school with the search-as-you-type picker (keyboard only), checks the
 partners shown are the CLI's in the CLI's order, records "do not contact" for
-the first, reloads and sees it gone, asks the "why not" box about it, and
+the first (the confirmation, with an Undo, appears in that card), reloads and
+sees it gone, asks the "why not" box about it; records and undoes a status;
+narrows the list by keyword and filters kept in the address; reads both texts
+with their matched words marked in the explanation; checks the layout at
+1366 x 900 and 390 x 844 and runs axe-core on every view at both widths; and
 checks that /docs renders from the package's own files. The browser console
 must stay free of errors (a blocked or failed load would show there).
 
@@ -12,10 +16,14 @@ chromium-driver``) and selenium; skipped with the reason otherwise.
 Environment:
 ``MATCHER_WEB_TEST_MODEL``
     Serve this model instead of the tests' tiny one (e.g. models/matcher.joblib).
+``MATCHER_AXE_JS``
+    Run this axe-core script instead of the one axe-selenium-python ships
+    (3.1.1), e.g. a newer ``axe.min.js`` from the axe-core package.
 ``MATCHER_SCREENSHOT=1``
-    Also save the screenshot to docs/screenshot.png (the README's picture);
-    by default it goes to the test's temporary folder only, so a test run
-    never changes a tracked file.
+    Also save the screenshots to docs/screenshot.png (a school's list at
+    1366 x 900, the README's picture) and docs/screenshot-phone.png (390 x
+    844); by default they go to the test's temporary folder only, so a test
+    run never changes a tracked file.
 """
 from __future__ import annotations
 
@@ -29,6 +37,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
@@ -166,17 +175,18 @@ def test_pick_school_record_status_and_reload(server, browser, tmp_path):
     assert shown_ids(browser) == expected  # the CLI's partners, in the CLI's order
     first = expected[0]
 
-    # Record "do not contact" for the first partner: it leaves the list at once...
-    browser.find_element(By.CSS_SELECTOR, f'#matches > li[data-id="{first}"] button[data-status="do_not_contact"]').click()
-    wait.until(EC.text_to_be_present_in_element((By.ID, "flash"), "Recorded"))
-    wait.until(lambda d: first not in shown_ids(d))
-    shot = tmp_path / "screenshot.png"
-    browser.save_screenshot(str(shot))
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    if os.environ.get("MATCHER_SCREENSHOT") == "1":
-        shutil.copy(shot, ROOT / "docs" / "screenshot.png")
+    # Record "do not contact" for the first partner: the confirmation, with an Undo, appears in its card,
+    # which stays in place marked as no longer suggested...
+    card = f'#matches > li[data-id="{first}"]'
+    browser.find_element(By.CSS_SELECTOR, f'{card} button[data-status="do_not_contact"]').click()
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, f"{card} .confirm"), "Recorded"))
+    assert "no longer be suggested" in browser.find_element(By.CSS_SELECTOR, f"{card} .confirm").text
+    assert "gone" in browser.find_element(By.CSS_SELECTOR, card).get_attribute("class")
+    assert browser.switch_to.active_element.text == "Undo"  # the keyboard is where the next step is
+    assert [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".confirm") if e.text.strip()] == [
+        browser.find_element(By.CSS_SELECTOR, f"{card} .confirm").text]  # beside this card only
 
-    # ...and stays gone after a reload, as the CLI agrees.
+    # ...and is gone after a reload, as the CLI agrees.
     browser.refresh()
     wait.until(EC.presence_of_element_located((By.ID, "results-heading")))
     after = shown_ids(browser)
@@ -221,4 +231,224 @@ def test_docs_render_offline(server, browser):
     assert "/api/schools/{school_id}/recommendations" in paths
     resources = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
     assert resources and all(r.startswith(base) for r in resources), resources  # nothing from elsewhere
+    assert console_errors(browser) == []
+
+
+# --------------------------------------------------------------------------- status, filters, texts, layout, axe
+
+
+def _send(url: str, method: str, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:  # loopback only
+        return json.loads(r.read())
+
+
+def _schools(base: str) -> list[str]:
+    return [s["school_id"] for s in _get_json(base + "/api/schools?limit=200")]
+
+
+def _longest_list(base: str, skip: int = 1) -> str:
+    """The school with the most partners suggested, after the first ``skip`` (which other tests change)."""
+    return max(_schools(base)[skip:], key=lambda s: (len(_get_json(f"{base}/api/schools/{s}/recommendations")), s))
+
+
+def _serious_axe_violations(driver, script: str | None = None) -> list[dict]:
+    """axe-core's serious and critical violations on the page as it is now ([] without axe-selenium-python)."""
+    try:
+        from axe_selenium_python import Axe
+        from axe_selenium_python.axe import _DEFAULT_SCRIPT
+    except ImportError:
+        return []
+    axe = Axe(driver, script or os.environ.get("MATCHER_AXE_JS") or _DEFAULT_SCRIPT)
+    axe.inject()
+    return [v for v in axe.run()["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.fixture
+def viewport(browser):
+    """Set the page's viewport (width, height) as a phone or a laptop shows it; restored after the test."""
+    def set_size(width: int, height: int) -> None:
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})
+    yield set_size
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_status_confirmed_beside_the_card_and_undone(server, browser):
+    base, model, db = server
+    wait = WebDriverWait(browser, 10)
+    school = _longest_list(base)
+    browser.get(f"{base}/?school={school}")
+    ids = shown_ids(browser)
+    assert len(ids) >= 2
+    first, second = (f'#matches > li[data-id="{i}"]' for i in ids[:2])
+
+    # A status with a note: confirmed in that card, the note shown on it.
+    browser.find_element(By.CSS_SELECTOR, f"{second} input.note").send_keys("called the director")
+    browser.find_element(By.CSS_SELECTOR, f'{second} button[data-status="shortlisted"]').click()
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, f"{second} .confirm"), "Recorded “Shortlisted”"))
+    assert browser.find_element(By.CSS_SELECTOR, f"{second} .badge").text == "shortlisted"
+    assert "called the director" in browser.find_element(By.CSS_SELECTOR, f"{second} .note-shown").text
+    assert browser.find_element(By.CSS_SELECTOR, f"{first} .confirm").text == ""
+
+    # "Do not contact" no longer removes a card without recourse: Undo (focused, so Enter works) brings it back.
+    browser.find_element(By.CSS_SELECTOR, f'{first} button[data-status="do_not_contact"]').click()
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, f"{first} .confirm"), "Recorded “Do not contact”"))
+    assert "gone" in browser.find_element(By.CSS_SELECTOR, first).get_attribute("class")
+    assert "do not contact" in browser.find_element(By.CSS_SELECTOR, f"{first} .badge").text
+    assert _serious_axe_violations(browser) == []  # the marked card and the confirmation read well too
+    undo = browser.switch_to.active_element
+    assert undo.text == "Undo"
+    undo.send_keys(Keys.ENTER)
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, f"{first} .confirm"), "Undone"))
+    assert "back to no status" in browser.find_element(By.CSS_SELECTOR, f"{first} .confirm").text
+    assert "gone" not in browser.find_element(By.CSS_SELECTOR, first).get_attribute("class")
+    history = _get_json(f"{base}/api/schools/{school}/partners/{ids[0]}/status")
+    assert [e["status"] for e in history] == ["do_not_contact", "cleared"]
+
+    # After a reload the list is the CLI's, the first partner back in its place.
+    browser.refresh()
+    wait.until(EC.presence_of_element_located((By.ID, "results-heading")))
+    assert shown_ids(browser) == ids == cli_ids(model, db, school)
+    assert console_errors(browser) == []
+
+
+def test_search_and_filters_narrow_the_list_in_the_address(server, browser):
+    base, _, _ = server
+    wait = WebDriverWait(browser, 10)
+    school = _longest_list(base)
+    rows = _get_json(f"{base}/api/schools/{school}/recommendations")
+    full = [r["partner_id"] for r in rows]
+    target = rows[1]  # a partner that is not first: after filtering it keeps its rank
+    word = next(w for w in target["name"].lower().split() if len(w) > 3)[:5]
+    browser.get(f"{base}/?school={school}")
+    browser.find_element(By.ID, "q").send_keys(word)
+    browser.find_element(By.CSS_SELECTOR, f'#filter-form input[name=type][value="{target["partner_type"]}"]').click()
+    browser.find_element(By.CSS_SELECTOR, "#filter-form button[type=submit]").click()
+    wait.until(EC.presence_of_element_located((By.ID, "filter-summary")))
+    assert f"q={word}" in browser.current_url and f"type={target['partner_type']}" in browser.current_url
+    narrowed = shown_ids(browser)
+    assert target["partner_id"] in narrowed and narrowed == [i for i in full if i in narrowed]  # the model's order
+    ranks = [int(e.text) for e in browser.find_elements(By.CSS_SELECTOR, "#matches > li.match .rank")]
+    assert ranks == [full.index(i) + 1 for i in narrowed]  # ranks of the whole list, not re-ranked
+    summary = browser.find_element(By.ID, "filter-summary").text
+    assert f"{len(narrowed)} of {len(narrowed)}" in summary and f"{len(full)} ranked" in summary
+    # The API narrows the same way, from the same address.
+    params = [(k, v) for k, v in parse_qsl(urlsplit(browser.current_url).query) if k != "school"]
+    assert all(v for _, v in params)  # the address holds only the filters set (the page drops blank fields)
+    api = _get_json(f"{base}/api/schools/{school}/recommendations?{urlencode(params)}")
+    assert [r["partner_id"] for r in api] == narrowed
+    # The address is the view: opened afresh it shows the same list; "Clear filters" shows them all.
+    browser.get(browser.current_url)
+    wait.until(EC.presence_of_element_located((By.ID, "filter-summary")))
+    assert shown_ids(browser) == narrowed
+    browser.find_element(By.ID, "clear-filters").click()
+    wait.until(lambda d: "q=" not in d.current_url)
+    assert shown_ids(browser) == full
+    assert console_errors(browser) == []
+
+
+def test_explanation_shows_both_texts_marked_and_the_contact(server, browser):
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    base, _, _ = server
+    school = _longest_list(base)
+    partner = _get_json(f"{base}/api/schools/{school}/recommendations")[0]["partner_id"]
+    row = _get_json(f"{base}/api/partners/{partner}")
+    row.pop("partner_id")
+    row.update(contact_name="Ana Ruiz", contact_email="ana.ruiz@example.org", website="https://example.org/schools")
+    _send(f"{base}/api/partners/{partner}", "PUT", row)  # a live change: no retraining
+    ex = _get_json(f"{base}/api/schools/{school}/partners/{partner}/explain")
+    assert ex["contact"] == {"contact_name": "Ana Ruiz", "contact_email": "ana.ruiz@example.org",
+                             "website": "https://example.org/schools"}
+
+    browser.get(f"{base}/?school={school}&partner={partner}#detail")
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "pair-heading")))
+    for side, box in (("needs", "need-text"), ("offerings", "offer-text")):
+        element = browser.find_element(By.ID, box)
+        assert element.text == ex[side]
+        marks = [m.text for m in element.find_elements(By.TAG_NAME, "mark")]
+        assert marks and marks == [ex[side][a:b] for a, b in ex["highlights"][side]]
+    assert ex["matched_terms"] and not {t.lower() for t in ex["matched_terms"]} & ENGLISH_STOP_WORDS
+    detail = browser.find_element(By.ID, "detail")
+    assert detail.find_element(By.CSS_SELECTOR, 'a[href="mailto:ana.ruiz@example.org"]').text == "ana.ruiz@example.org"
+    assert detail.find_element(By.CSS_SELECTOR, 'a[href="https://example.org/schools"]')
+    assert "Ana Ruiz" in detail.text
+    # Plain words for the blocks, no formula.
+    table = detail.find_element(By.CSS_SELECTOR, "table.blocks").text
+    assert "what they offer matches the need" in table and "same kind of help" in table
+    assert "similarity" not in detail.text.lower() and "wording" not in detail.text.lower()
+    # The card shows an excerpt with its marks and the contact too.
+    card = browser.find_element(By.CSS_SELECTOR, f'#matches > li[data-id="{partner}"]')
+    assert card.find_elements(By.CSS_SELECTOR, ".excerpt mark")
+    assert card.find_element(By.CSS_SELECTOR, 'a[href="mailto:ana.ruiz@example.org"]')
+    assert card.find_element(By.CSS_SELECTOR, ".strength").text in ("Strong match", "Good match", "Possible match")
+    assert console_errors(browser) == []
+
+
+def test_keyboard_reaches_and_works_the_status_buttons(server, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    base, _, _ = server
+    school = _longest_list(base, skip=2)
+    browser.get(f"{base}/?school={school}")
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "matches")))
+    for _ in range(100):
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+        focused = browser.switch_to.active_element
+        if "status-btn" in (focused.get_attribute("class") or ""):
+            break
+    assert focused.get_attribute("data-status") == "shortlisted"
+    assert browser.execute_script("return getComputedStyle(document.activeElement).outlineStyle") != "none"
+    card = focused.find_element(By.XPATH, "./ancestor::li[contains(@class, 'match')]")
+    pid = card.get_attribute("data-id")
+    focused.send_keys(Keys.ENTER)
+    wait = WebDriverWait(browser, 10)
+    box = f'#matches > li[data-id="{pid}"] .confirm'
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, box), "Recorded"))
+    browser.switch_to.active_element.send_keys(Keys.ENTER)  # Undo
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, box), "Undone"))
+    assert console_errors(browser) == []
+
+
+@pytest.mark.parametrize("width,height", [(1366, 900), (390, 844)], ids=["laptop", "phone"])
+def test_layout_and_axe_on_every_view(server, browser, viewport, width, height, tmp_path):
+    axe_selenium = pytest.importorskip("axe_selenium_python", reason="pip install axe-selenium-python (runs axe-core)")
+    base, _, _ = server
+    school = _longest_list(base, skip=2)
+    partner = _get_json(f"{base}/api/schools/{school}/recommendations")[0]["partner_id"]
+    views = {
+        "school list": f"/?school={school}",
+        "filtered list": f"/?school={school}&delivery=in_person",
+        "explanation": f"/?school={school}&partner={partner}#detail",
+        "need list": "/?need=tutoring+and+mentoring+for+students",
+        "partner view": f"/?partner={partner}",
+        "start": "/",
+    }
+    viewport(width, height)
+    for name, path in views.items():
+        browser.get(base + path)
+        WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "results-heading")))
+        bad = _serious_axe_violations(browser)
+        assert bad == [], f"{name} at {width} px: {axe_selenium.Axe(browser).report(bad)}"
+        size = browser.execute_script("return [document.documentElement.scrollWidth, innerWidth]")
+        assert size[0] <= size[1], f"{name} at {width} px is wider than the screen: {size}"
+
+    browser.get(f"{base}/?school={school}")
+    WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "matches")))
+    place = browser.execute_script("""
+        const cards = Array.from(document.querySelectorAll('#matches > li.match h3'), h => h.getBoundingClientRect());
+        return {cards: cards.map(r => r.bottom), inner: innerHeight,
+                results: document.getElementById('results').getBoundingClientRect().top,
+                tools: document.getElementById('tools').getBoundingClientRect().top};""")
+    if width >= 1000:  # a laptop: the first three cards' headings above the fold
+        assert len(place["cards"]) >= 3 and place["cards"][2] <= place["inner"], place
+    else:  # a phone: the list first, the forms and filters below it
+        assert place["cards"][0] <= place["inner"] and place["tools"] > place["results"], place
+    shot = tmp_path / f"page-{width}.png"
+    browser.save_screenshot(str(shot))
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("MATCHER_SCREENSHOT") == "1":
+        shutil.copy(shot, ROOT / "docs" / ("screenshot.png" if width >= 1000 else "screenshot-phone.png"))
     assert console_errors(browser) == []

@@ -29,6 +29,7 @@ from matcher import config
 from matcher.accounts import LOCAL_USER
 from matcher.catalog import Conflict
 from matcher.errors import DataError, MatcherError, UnknownIdError, in_words
+from matcher.filters import DELIVERY, MAX_QUERY_CHARS, PartnerFilters
 from matcher.formats import recommendations_csv
 from matcher.state import StateError
 from matcher.web.guard import GuardMiddleware, redact_access_log
@@ -36,8 +37,10 @@ from matcher.web.schemas import (
     BODY_ERRORS,
     CHANGE_ERRORS,
     ERRORS,
+    GRADES_PATTERN,
     VISIBLE,
     ChangeOut,
+    ErrorOut,
     EventOut,
     ExplanationOut,
     HealthOut,
@@ -45,6 +48,7 @@ from matcher.web.schemas import (
     PartnerIn,
     PartnerMatchOut,
     PartnerMatchStatusOut,
+    PartnerTypeSlug,
     SchoolIn,
     SchoolMatchOut,
     SchoolOut,
@@ -138,6 +142,15 @@ def build_app(model, model_path, db_path, token: str | None = None,
     weight_q = Query([], description="Override one block's weight, BLOCK=VALUE (repeatable, as `--weight`); "
                                      "an empty value sets nothing.",
                      json_schema_extra={"items": {"type": "string", "pattern": f"^(?:{WEIGHT_OPTION})?$"}})
+    # Filters of a school's partners (matcher.filters): they narrow the ranking, ranks are kept.
+    q_q = Query("", max_length=MAX_QUERY_CHARS, description="Keywords that must all appear in the partner's name, "
+                "offerings, type or contact name (a word there may start with each: `robot` finds robotics).")
+    type_q = Query([], description="Only partners of these types (repeatable).")
+    max_km_q = Query(None, gt=0, le=1e6, allow_inf_nan=False, description="Only partners at most this far (km).")
+    delivery_q = Query(None, description="`in_person`: the school is in the partner's service area; "
+                                         "`remote`: the partner serves remotely.")
+    grades_q = Query("", max_length=100, pattern=GRADES_PATTERN,
+                     description="Only partners serving at least one of these grades (e.g. 6-8).")
     school_p = PathParam(description="School id, or a name only one school has (any case), as `--school`.",
                          max_length=200)
     partner_p = PathParam(description="Partner id, or a name only one partner has (any case), as `--partner`.",
@@ -147,18 +160,27 @@ def build_app(model, model_path, db_path, token: str | None = None,
     @app.get("/api/schools/{school_id:path}/recommendations", response_model=list[PartnerMatchStatusOut],
              responses=ERRORS, tags=["recommendations"])
     def school_recommendations(school_id: str = school_p, top: int = top_q, include_full: bool = full_q,
-                               include_current: bool = current_q, weight: list[str] = weight_q):
-        """Partners for a school, best first: `matcher recommend --school ID --format json` plus `status`."""
-        rows = svc.for_school(school_id, top, include_full, include_current, svc.weights(weight))
+                               include_current: bool = current_q, weight: list[str] = weight_q, q: str = q_q,
+                               type: list[PartnerTypeSlug] = type_q, max_km: float | None = max_km_q,
+                               delivery: Literal[DELIVERY] | None = delivery_q, grades: str = grades_q):
+        """Partners for a school, best first: `matcher recommend --school ID --format json` plus `status`.
+
+        With filters (`q`, `type`, `max_km`, `delivery`, `grades`), the first `top` partners of the whole
+        ranking that pass, each with its rank in the whole ranking."""
+        filters = PartnerFilters.parse(q, type, max_km, delivery, grades)
+        rows = svc.for_school(school_id, top, include_full, include_current, svc.weights(weight), filters)
         return JSONResponse(rows)
 
     @app.get("/api/schools/{school_id:path}/recommendations.csv",
              responses={**ERRORS, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
              response_class=Response, tags=["recommendations"])
     def school_recommendations_csv(school_id: str = school_p, top: int = top_q, include_full: bool = full_q,
-                                   include_current: bool = current_q, weight: list[str] = weight_q):
+                                   include_current: bool = current_q, weight: list[str] = weight_q, q: str = q_q,
+                                   type: list[PartnerTypeSlug] = type_q, max_km: float | None = max_km_q,
+                                   delivery: Literal[DELIVERY] | None = delivery_q, grades: str = grades_q):
         """The same list as CSV, with the columns of `matcher recommend --format csv`."""
-        rows = svc.for_school(school_id, top, include_full, include_current, svc.weights(weight))
+        filters = PartnerFilters.parse(q, type, max_km, delivery, grades)
+        rows = svc.for_school(school_id, top, include_full, include_current, svc.weights(weight), filters)
         for r in rows:
             r.pop("status")
         return _csv_response(rows, f"partners-{school_id}.csv")
@@ -201,6 +223,14 @@ def build_app(model, model_path, db_path, token: str | None = None,
     def record_status(request: Request, body: StatusIn, school_id: str = school_p, partner_id: str = partner_p):
         """Record an outreach event for the pair (append-only); returns the stored event (with its user)."""
         return JSONResponse(svc.record(school_id, partner_id, body.status, body.note, _user(request)), status_code=201)
+
+    @app.post("/api/schools/{school_id:path}/partners/{partner_id:path}/status/undo", status_code=201,
+              response_model=EventOut, responses={**ERRORS, 409: {"model": ErrorOut, "description": "No outreach "
+                                                                   "is recorded for the pair: nothing to undo"}},
+              tags=["outreach"])
+    def undo_status(request: Request, school_id: str = school_p, partner_id: str = partner_p):
+        """Undo the pair's latest event: record the status before it again (`cleared` when there was none)."""
+        return JSONResponse(svc.undo(school_id, partner_id, _user(request)), status_code=201)
 
     @app.get("/api/schools/{school_id:path}/partners/{partner_id:path}/status", response_model=list[EventOut],
              responses=ERRORS, tags=["outreach"])
@@ -268,7 +298,7 @@ class _EntityId(Convertor):
     """A school or partner id in a path, ``/`` included, but not a path that ends in a sub-resource
     (``.../recommendations``, ``.../partners/P1/status``): those routes answer such paths."""
 
-    regex = r"(?!.*/(?:recommendations(?:\.csv)?|partners/.+/(?:status|explain))$).+"
+    regex = r"(?!.*/(?:recommendations(?:\.csv)?|partners/.+/(?:status(?:/undo)?|explain))$).+"
 
     def convert(self, value: str) -> str:
         return value
@@ -368,7 +398,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         for e in exc.errors():
             loc = [_short(p) for p in e.get("loc", ())]
             field = loc[1] if len(loc) > 1 and loc[0] == "body" and isinstance(loc[1], str) else None
-            errors.append({"type": e.get("type"), "loc": loc, "field": field, "msg": e.get("msg", "invalid")})
+            msg = e.get("msg", "invalid")
+            if e.get("type") == "string_pattern_mismatch" and len(loc) == 2 and loc[1] in _PATTERN_MESSAGES:
+                msg = _PATTERN_MESSAGES[loc[1]]  # what the pattern means, not the pattern
+            errors.append({"type": e.get("type"), "loc": loc, "field": field, "msg": msg})
         return _error(422, "; ".join(_describe(e) for e in errors) or "invalid request", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
@@ -460,6 +493,8 @@ def _document_security(app: FastAPI, with_token: bool) -> None:
 _PATTERN_MESSAGES = {
     "need": "the need text is empty: describe what the school needs",
     "grades": "not a grade band (use PK, K or 1-12, a range such as 6-8, a list such as K-2;5, or all; no spaces)",
+    "contact_email": "not an email address (like name@example.org)",
+    "website": "not a web address (start it with https:// or http://)",
 }
 
 

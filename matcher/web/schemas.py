@@ -8,6 +8,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from matcher import config
 from matcher.ids import INVISIBLE
 from matcher.state import STATUSES
+from matcher.table import EMAIL_PATTERN, WEBSITE_PATTERN
 from matcher.web.service import MAX_TOP
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]
@@ -31,6 +32,7 @@ class PartnerMatchOut(BaseModel):
     partner_id: str
     name: str
     score: float
+    strength: str = Field(description="The score in words: strong, good or possible (thresholds in docs/web.md).")
     components: dict[str, float] = Field(description="Each block's weighted contribution; they add up to score.")
     distance_km: float | None
     matched_categories: list[str]
@@ -50,6 +52,7 @@ class SchoolMatchOut(BaseModel):
     school_id: str
     name: str
     score: float
+    strength: str
     components: dict[str, float]
     distance_km: float | None
     matched_categories: list[str]
@@ -73,6 +76,11 @@ class ExplanationOut(BaseModel):
     distance_km: float | None
     excluded_by: list[str] = Field(description="Hard constraints or outreach state keeping the partner out.")
     reasons: list[str]
+    needs: str = Field(description="The school's needs text.")
+    offerings: str = Field(description="The partner's offerings text.")
+    highlights: dict[str, list[list[int]]] = Field(
+        description="Character spans [start, end) of the matched phrases and words in `needs` and `offerings`.")
+    contact: dict[str, str] = Field(description="The partner's contact_name, contact_email and website, when given.")
 
 
 class EventOut(BaseModel):
@@ -191,6 +199,10 @@ def _taxonomy_lists() -> tuple[str, str, list[str]]:
 
 
 _CATEGORIES, _TYPES, _TYPE_SLUGS = _taxonomy_lists()
+#: A partner type slug (the ``type`` filter of a school's recommendations).
+PartnerTypeSlug = Literal[tuple(_TYPE_SLUGS)]  # type: ignore[valid-type]
+#: A grade band as the API accepts it (the ``grades`` filter of a school's recommendations).
+GRADES_PATTERN = _grades_pattern()
 #: Longest name, needs or offerings text a body may carry: a body of them stays far below the 1 MiB
 #: request limit even with every character escaped (the CSV files allow longer cells).
 MAX_TEXT_CHARS = 20_000
@@ -239,6 +251,11 @@ class PartnerIn(BaseModel):
     service_radius_km: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] = None
     remote: bool = None  # type: ignore[assignment]
     capacity: Annotated[int, Field(ge=0, le=10**9), BeforeValidator(_integral)] = None
+    contact_name: Annotated[str, Field(max_length=200, description="Who to contact.")] = None
+    contact_email: Annotated[str, Field(max_length=320, pattern=f"^(?:{EMAIL_PATTERN})?$",
+                                        description="An email address, like name@example.org.")] = None
+    website: Annotated[str, Field(max_length=2000, pattern=f"^(?:{WEBSITE_PATTERN})?$",
+                                  description="A web address starting with https:// or http://.")] = None
 
     @model_validator(mode="after")
     def _both_or_neither(self):

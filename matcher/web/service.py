@@ -8,10 +8,11 @@ from typing import Any
 from matcher import config
 from matcher.accounts import LOCAL_USER, Accounts, User
 from matcher.catalog import Conflict
-from matcher.errors import MatcherError
+from matcher.errors import MatcherError, UnknownIdError
+from matcher.highlight import match_texts, model_filler, pair_match
 from matcher.ids import normalise_id
-from matcher.live import LiveModel, adopt
-from matcher.state import OutreachStore
+from matcher.live import LiveModel, adopt, partner_contacts
+from matcher.state import CLEARED, NothingToUndo, OutreachStore
 from matcher.workspace import Workspace
 
 #: Largest ``top`` a request may ask for (bounds the work one request can cause).
@@ -123,15 +124,23 @@ class Service:
         m = self.current()
         return str(m.partner_names_[m.partner_row(normalise_id(partner_id))])
 
-    def for_school(self, school_id: str, top: int, include_full=False, include_current=False, weights=None):
+    def for_school(self, school_id: str, top: int, include_full=False, include_current=False, weights=None,
+                   filters=None):
+        return self.ranking(school_id, top, include_full, include_current, weights, filters)[0]
+
+    def ranking(self, school_id: str, top: int, include_full=False, include_current=False, weights=None,
+                filters=None) -> tuple[list[dict[str, Any]], int | None, int | None]:
+        """A school's partners (``filters``: a :class:`matcher.filters.PartnerFilters`), and, when filtered,
+        how many of the whole ranking pass and how many it has (else ``None, None``)."""
         m = self.current()
         school_id = m.resolve("school", school_id)  # an id or a name, as the CLI; unknown -> 404 before the database
         state = self.state(include_current, school_id=school_id)
-        matches = m.recommend(school_id, n=top, weights=weights, include_full=include_full, state=state)
+        matches = m.recommend(school_id, n=top, weights=weights, include_full=include_full, state=state,
+                              filters=filters)
         rows = [x.to_dict() for x in matches]
         for r in rows:
             r["status"] = state.status.get((school_id, r["partner_id"]))
-        return rows
+        return rows, getattr(matches, "passing", None), getattr(matches, "total", None)
 
     def for_need(self, need: str, top: int, grades=None, lat=None, lon=None, include_full=False, weights=None):
         state = self.state(False)
@@ -164,6 +173,50 @@ class Service:
         if not user.can_change_school(school_id):
             raise Forbidden(f"{user.name} ({user.role}) may not record outreach for school {school_id!r}")
         return self.store.record(school_id, partner_id, status, note, user=user.name).to_dict()
+
+    def undo(self, school_id: str, partner_id: str, user: User = LOCAL_USER) -> dict[str, Any]:
+        """Undo the pair's latest outreach event (:meth:`matcher.state.OutreachStore.undo`); 409 if it has none."""
+        school_id, partner_id = self._check_pair(self.current(), school_id, partner_id)
+        if not user.can_change_school(school_id):
+            raise Forbidden(f"{user.name} ({user.role}) may not record outreach for school {school_id!r}")
+        try:
+            return self.store.undo(school_id, partner_id, user=user.name).to_dict()
+        except NothingToUndo as exc:
+            raise Conflict(str(exc)) from None
+
+    def latest_events(self, school_id: str | None = None, partner_id: str | None = None) -> dict[tuple[str, str], dict]:
+        """(school_id, partner_id) -> the pair's latest outreach event, for one school's or one partner's pairs
+        (a pair whose last event was undone to no status has none)."""
+        school_id = None if school_id is None else normalise_id(school_id)
+        partner_id = None if partner_id is None else normalise_id(partner_id)
+        return {pair: e.to_dict() for pair, e in self.store.latest(school_id, partner_id).items() if e.status != CLEARED}
+
+    def texts(self, pairs: Sequence[tuple[str, str]], need: str | None = None, grades: str | None = None,
+              lat: float | None = None, lon: float | None = None) -> list[dict[str, Any]]:
+        """For each (school_id, partner_id): the need and offering texts, the spans of their matched words
+        (``highlights``), the matched ``terms`` and the partner's ``contact``. With ``need``, the need is that
+        text (school ids are ignored), as the need list has it."""
+        m = self.current()
+        people = partner_contacts(m)
+        typed = m.need_features(need, grades, lat, lon) if need is not None else None
+        out: list[dict[str, Any]] = []
+        for school_id, partner_id in pairs:
+            try:
+                j = m.partner_row(partner_id)
+                if typed is None:
+                    i = m.school_row(school_id)
+                    found, need_text = pair_match(m, i, j), str(m.school_texts_[i])
+                else:
+                    need_text = str(need)
+                    found = match_texts(need_text, str(m.partner_texts_[j]), typed.categories[0],
+                                        m.partners_.categories[j], m.featurizer_, model_filler(m))
+            except UnknownIdError:  # removed by a live change since the list was made
+                out.append({"needs": "", "offerings": "", "highlights": {"needs": [], "offerings": []},
+                            "terms": [], "contact": {}})
+                continue
+            out.append({"needs": need_text, "offerings": str(m.partner_texts_[j]), "highlights": found.spans(),
+                        "terms": found.terms, "contact": dict(people[j])})
+        return out
 
     # ------------------------------------------------------------------ live changes
 

@@ -1,4 +1,4 @@
-// matcher page: the school picker (search as you type), status buttons and saving the need list's CSV.
+// matcher page: the school picker (search as you type), status buttons with Undo and saving the need list's CSV.
 // The page works without this file (forms and links); nothing here loads anything from elsewhere.
 "use strict";
 
@@ -100,30 +100,13 @@
     input.addEventListener("blur", () => setTimeout(close, 100));
   }
 
-  // ------------------------------------------------------------------ flash messages
-  function flash(text, bad) {
-    const box = $("#flash");
-    if (!box) return;
-    box.textContent = text;
-    box.classList.toggle("bad", !!bad);
-  }
-
-  // Re-render the result and detail sections from the server after a change (same address).
-  async function refresh() {
-    const res = await fetch(location.href, { headers: { Accept: "text/html" } });
-    const html = await res.text();
-    const doc = new DOMParser().parseFromString(html, "text/html");
-    for (const id of ["results", "detail"]) {
-      const now = document.getElementById(id);
-      const fresh = doc.getElementById(id);
-      if (now && fresh) now.replaceWith(fresh);
-    }
-  }
-
-  // ------------------------------------------------------------------ status buttons
+  // ------------------------------------------------------------------ status buttons, confirmation and Undo
+  // A status is recorded through the API; the card acted on is then re-read from the server (same address) and
+  // the confirmation, with an Undo, appears in that card. A card the status removes from the suggestions stays
+  // in place, marked, until the next reload, so Undo is always one click away.
   const LABELS = {
     shortlisted: "Shortlisted", contacted: "Contacted", declined: "Declined",
-    partnered: "Partnered", do_not_contact: "Do not contact",
+    partnered: "Partnered", do_not_contact: "Do not contact", cleared: "no status",
   };
   const REMOVES = {
     declined: "It is left out of suggestions during the cooldown.",
@@ -131,27 +114,124 @@
     do_not_contact: "It will no longer be suggested.",
   };
 
+  function pairUrl(box, tail) {
+    return `/api/schools/${encodeURIComponent(box.dataset.school)}/partners/${encodeURIComponent(box.dataset.partner)}/${tail}`;
+  }
+
+  // The element holding a record box: a result card, or the explanation panel.
+  function holder(box) {
+    return box.closest("li.match") || box.closest("#detail");
+  }
+
+  function findFresh(doc, old) {
+    if (old.id === "detail") return doc.getElementById("detail");
+    const list = doc.getElementById("matches");
+    return list ? Array.from(list.children).find((li) => li.dataset.id === old.dataset.id) : null;
+  }
+
+  // Re-read the page (same address) and swap in the fresh copy of what the box belongs to, and of the
+  // explanation; returns the record box now showing for the same pair.
+  // A card the status took out of the suggestions: kept in place, marked, with its new status shown.
+  function markGone(card, status) {
+    card.classList.add("gone");
+    let badge = card.querySelector(".badge");
+    if (!badge) {
+      badge = document.createElement("span");
+      card.querySelector(".match-head").appendChild(badge);
+    }
+    badge.className = `badge st-${status}`;
+    badge.textContent = `${(LABELS[status] || status).toLowerCase()} · not suggested now`;
+  }
+
+  async function refresh(box, status) {
+    const res = await fetch(location.href, { headers: { Accept: "text/html" } });
+    const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+    const old = holder(box);
+    const { school, partner } = box.dataset;
+    const same = (root) => Array.from(root.querySelectorAll(".record")).find(
+      (r) => r.dataset.school === school && r.dataset.partner === partner);
+    let now = old;
+    const fresh = old ? findFresh(doc, old) : null;
+    if (old && fresh) { old.replaceWith(fresh); now = fresh; }
+    else if (old && old.matches("li.match")) { markGone(old, status); }
+    const detail = document.getElementById("detail");
+    const freshDetail = doc.getElementById("detail");
+    if (detail && freshDetail && detail !== now) detail.replaceWith(freshDetail);
+    // The card of the same pair, if the explanation was used (its badge and note change too).
+    if (old && old.id === "detail") {
+      const card = Array.from(document.querySelectorAll("#matches > li.match")).find((li) => li.querySelector(".record") && same(li));
+      const freshCard = card ? findFresh(doc, card) : null;
+      if (card && freshCard) card.replaceWith(freshCard);
+      else if (card) markGone(card, status);
+    }
+    return (now && same(now)) || box;
+  }
+
+  function confirmIn(box, text, opts) {
+    const area = box.querySelector(".confirm");
+    if (!area) return;
+    area.textContent = "";
+    area.classList.toggle("bad", !!opts.bad);
+    const p = document.createElement("span");
+    p.textContent = text;
+    area.appendChild(p);
+    if (opts.undo) {
+      const btn = document.createElement("button");
+      btn.type = "button";
+      btn.className = "undo-btn";
+      btn.textContent = "Undo";
+      btn.setAttribute("aria-label", `Undo: ${text}`);
+      area.appendChild(btn);
+      btn.focus({ preventScroll: true });
+    }
+  }
+
+  function setBusy(box, busy) {
+    box.querySelectorAll("button").forEach((b) => (b.disabled = busy));
+  }
+
+  async function send(box, url, body) {
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) throw new Error(data.detail || res.statusText);
+    return data;
+  }
+
   async function record(btn) {
-    const { school, partner, status, name } = btn.dataset;
-    const group = btn.closest(".actions");
-    const noteBox = btn.closest(".record") ? $("#note") : null;
-    const buttons = group ? group.querySelectorAll("button") : [btn];
-    buttons.forEach((b) => (b.disabled = true));
+    const box = btn.closest(".record");
+    const { status } = btn.dataset;
+    const note = box.querySelector("input.note");
+    setBusy(box, true);
     try {
-      const res = await fetch(`/api/schools/${encodeURIComponent(school)}/partners/${encodeURIComponent(partner)}/status`, {
-        method: "POST",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ status, note: noteBox ? noteBox.value : "" }),
-      });
-      const body = await res.json().catch(() => ({}));
-      if (!res.ok) throw new Error(body.detail || res.statusText);
-      flash(`Recorded “${LABELS[status]}” for ${name} (${partner}) and ${school}. ${REMOVES[status] || ""}`.trim());
-      await refresh();
-      const heading = document.getElementById("results-heading");
-      if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus({ preventScroll: true }); }
+      await send(box, pairUrl(box, "status"), { status, note: note ? note.value : "" });
+      const now = await refresh(box, status);
+      if (holder(now) && holder(now).classList.contains("gone")) setBusy(now, true);
+      confirmIn(now, `Recorded “${LABELS[status]}” for ${box.dataset.name}. ${REMOVES[status] || ""}`.trim(), { undo: true });
+      now.querySelector(".undo-btn").disabled = false;
     } catch (err) {
-      flash(`Could not record the status: ${err.message}`, true);
-      buttons.forEach((b) => (b.disabled = false));
+      setBusy(box, false);
+      confirmIn(box, `Could not record the status: ${err.message}`, { bad: true });
+    }
+  }
+
+  async function undo(btn) {
+    const box = btn.closest(".record");
+    btn.disabled = true;
+    try {
+      const event = await send(box, pairUrl(box, "status/undo"));
+      const now = await refresh(box, event.status);
+      const back = event.status === "cleared" ? "no status" : `“${LABELS[event.status] || event.status}”`;
+      confirmIn(now, `Undone: ${box.dataset.name} is back to ${back}.`, {});
+      const area = now.querySelector(".confirm");
+      area.setAttribute("tabindex", "-1");
+      area.focus({ preventScroll: true });
+    } catch (err) {
+      btn.disabled = false;
+      confirmIn(box, `Could not undo: ${err.message}`, { bad: true });
     }
   }
 
@@ -175,8 +255,21 @@
     const btn = e.target.closest("button");
     if (!btn) return;
     if (btn.classList.contains("status-btn")) record(btn);
+    else if (btn.classList.contains("undo-btn")) undo(btn);
     else if (btn.id === "csv-button") downloadCsv(btn);
   });
+
+  // A filter left blank is not sent, so the address holds only the filters set (the page reads either).
+  const filterForm = document.getElementById("filter-form");
+  if (filterForm) {
+    filterForm.addEventListener("submit", () => {
+      filterForm.querySelectorAll("input").forEach((el) => {
+        const blank = (el.type === "radio" || el.type === "checkbox") ? el.checked && !el.value : !el.value.trim();
+        if (blank || (el.name === "top" && el.value === el.dataset.default)) el.disabled = true;
+      });
+      setTimeout(() => filterForm.querySelectorAll("input:disabled").forEach((el) => (el.disabled = false)), 0);
+    });
+  }
 
   picker();
   window.matcherPage = { csvText };
