@@ -89,7 +89,7 @@ def build_app(model, model_path, db_path, token: str | None = None,
     import swagger_ui_bundle
 
     from matcher import __version__ as version
-    from matcher.web import pages
+    from matcher.web import pages, workspace_pages
     from matcher.web.tokens import check_token
 
     check_token(token)
@@ -260,6 +260,8 @@ def build_app(model, model_path, db_path, token: str | None = None,
     def page(request: Request):
         ctx, status = pages.page_context(svc, request.query_params)
         return app.state.templates.TemplateResponse(request, "index.html", ctx, status_code=status)
+
+    workspace_pages.install(app, svc)  # the forms and the outreach log
 
     return app
 
