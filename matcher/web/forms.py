@@ -28,8 +28,8 @@ from matcher.web.schemas import NEW_ROW_BODIES, request_errors
 
 #: Words and controls for the fields the coordinator knows; any other field gets a label made from its name.
 HINTS: dict[str, dict[str, Any]] = {
-    "school_id": {"label": "School id", "help": "A short unique id, such as S000123; it cannot be changed later."},
-    "partner_id": {"label": "Partner id", "help": "A short unique id, such as P000123; it cannot be changed later."},
+    "school_id": {"label": "School id", "help": "A short unique id, such as S000123. It cannot be changed later."},
+    "partner_id": {"label": "Partner id", "help": "A short unique id, such as P000123. It cannot be changed later."},
     "name": {"label": "Name"},
     "needs": {"label": "What the school needs", "widget": "textarea",
               "help": "In plain words, as a teacher would say it: the matcher reads this text."},
@@ -42,12 +42,10 @@ HINTS: dict[str, dict[str, Any]] = {
     "partner_type": {"label": "Type of organisation", "widget": "select", "group": "who"},
     "preferred_partner_types": {"label": "Preferred partner types", "widget": "types", "group": "more",
                                 "help": "Optional: kinds of organisation the school would rather work with."},
-    "grades": {"label": "Grades", "group": "who", "placeholder": "K-5",
+    "grades": {"label": "Grades", "group": "who", "short": True,
                "help": "Such as K-5, 6-8, 9-12 or a list like K-2;5. Blank: not stated."},
-    "latitude": {"label": "Latitude", "group": "where", "placeholder": "41.88",
-                 "help": "Decimal degrees. Give latitude and longitude, or neither."},
-    "longitude": {"label": "Longitude", "group": "where", "placeholder": "-87.63",
-                  "help": "Decimal degrees (west is negative)."},
+    "latitude": {"label": "Latitude", "group": "where", "help": "Decimal degrees, such as 41.88. Give both, or neither."},
+    "longitude": {"label": "Longitude", "group": "where", "help": "Decimal degrees, such as -87.63 (west is negative)."},
     "service_radius_km": {"label": "Service radius (km)", "group": "where",
                           "help": "How far it travels to schools. Blank: no limit."},
     "remote": {"label": "Also works remotely (online)", "group": "where"},
@@ -85,6 +83,7 @@ class FormField:
     value: str = ""  # as typed; a list field's values joined by ";"
     errors: list[str] = field(default_factory=list)
     readonly: bool = False
+    short: bool = False  # a narrow box (ids, numbers, grade bands)
 
     @property
     def chosen(self) -> set[str]:
@@ -145,7 +144,9 @@ def fields(kind: str, values: Mapping[str, Any] | None = None, errors: Sequence[
             group="about" if name in (key, "name", "needs", "offerings") else hint.get("group", "more"),
             input=hint.get("input", "text"), placeholder=hint.get("placeholder", ""), options=options, value=text,
             errors=[str(e["msg"]) for e in errors if e.get("field") == name],
-            readonly=editing and name == key))
+            readonly=editing and name == key, short=name == key or kind_ in ("number", "integer") or hint.get("short", False)))
+        if out[-1].readonly:
+            out[-1].help, out[-1].required = f"The {kind}'s id cannot be changed.", False
     return out
 
 

@@ -35,8 +35,9 @@ PAGE_SIZE = 50
 #: Longest filter or id text the pages take from the address.
 MAX_FIELD = 200
 #: What the record form says of a field left blank (static/outreach.js says the same).
-MISSING = {"school_id": "School id: give the school's id", "partner_id": "Partner id: give the partner's id",
-           "status": "Status: choose a status"}
+MISSING = {"school_id": "give the school's id", "partner_id": "give the partner's id", "status": "choose a status"}
+#: The record form's fields, as its labels name them.
+RECORD_LABELS = {"school_id": "School id", "partner_id": "Partner id", "status": "Status", "note": "Note"}
 
 
 def install(app: FastAPI, svc: Service) -> None:
@@ -235,6 +236,7 @@ def outreach_context(svc: Service, qp: Mapping[str, str]) -> tuple[dict[str, Any
         "filters": filters,
         "statuses": [(s, STATUS_NAMES[s]) for s in STATUSES],
         "status_names": STATUS_NAMES,
+        "record_labels": RECORD_LABELS,
         "error": None,
         "pairs": [],
         "chips": [],

@@ -52,7 +52,14 @@
     });
     summary.hidden = true;
   }
+  // Problems in the order of the form's fields (the API lists them in its own order), the rest after.
+  function inFormOrder(errors) {
+    const order = Array.from(form.querySelectorAll("[data-field]"), (box) => box.dataset.field);
+    const rank = (e) => (order.indexOf(e.field) + 1 || order.length + 1);
+    return errors.map((e, i) => [rank(e), i, e]).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map((x) => x[2]);
+  }
   function show(errors) {
+    errors = inFormOrder(errors);
     clear();
     const list = summary.querySelector("ul");
     list.textContent = "";

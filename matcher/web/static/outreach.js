@@ -12,16 +12,35 @@
   function show(problems) {
     form.querySelectorAll(".field-error").forEach((p) => { p.textContent = ""; });
     form.querySelectorAll("[aria-invalid]").forEach((c) => c.removeAttribute("aria-invalid"));
+    const list = summary.querySelector("ul");
+    list.textContent = "";
     problems.forEach(({ field, msg }) => {
       const box = field ? form.querySelector(`[data-field="${field}"]`) : null;
-      if (!box) return; // said in the summary
-      box.querySelector(".field-error").textContent = msg;
-      box.querySelector("input, select, textarea").setAttribute("aria-invalid", "true");
+      const li = document.createElement("li");
+      if (box) {
+        const control = box.querySelector("input, select, textarea");
+        box.querySelector(".field-error").textContent = msg;
+        control.setAttribute("aria-invalid", "true");
+        const a = document.createElement("a");
+        a.href = `#${control.id}`;
+        a.textContent = `${box.querySelector("label").textContent.replace("(required)", "").trim()}: ${msg}`;
+        li.appendChild(a);
+      } else {
+        li.textContent = msg;
+      }
+      list.appendChild(li);
     });
-    summary.querySelector("p").textContent = problems.map((p) => p.msg).join(" ");
+    const n = problems.length;
+    summary.querySelector("h3").textContent = `${n} problem${n === 1 ? "" : "s"} to fix: nothing was recorded`;
     summary.hidden = false;
     summary.focus();
   }
+
+  summary.addEventListener("click", (e) => {
+    const a = e.target.closest("a[href^='#']");
+    const target = a && document.getElementById(a.getAttribute("href").slice(1));
+    if (target) { e.preventDefault(); target.focus(); }
+  });
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -29,9 +48,11 @@
     const partner = value("partner_id");
     const missing = [];
     // The server's words for the same gaps (MISSING in matcher/web/workspace_pages.py).
-    if (!school) missing.push({ field: "school_id", msg: "School id: give the school's id" });
-    if (!partner) missing.push({ field: "partner_id", msg: "Partner id: give the partner's id" });
-    if (!value("status")) missing.push({ field: "status", msg: "Status: choose a status" });
+    if (!school) missing.push({ field: "school_id", msg: "give the school's id" });
+    if (!partner) missing.push({ field: "partner_id", msg: "give the partner's id" });
+    if (!value("status")) missing.push({ field: "status", msg: "choose a status" });
+    const flash = document.getElementById("flash");
+    if (flash) flash.hidden = true; // about an earlier recording
     if (missing.length) { show(missing); return; }
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
