@@ -101,12 +101,13 @@ def _form_routes(app: FastAPI, svc: Service, kind: str, render) -> None:
     def edit_form(request: Request):
         entity_id = (request.query_params.get(kind) or "").strip()[:MAX_FIELD]
         user = request_user(request)
+        choose = {"choose": True, "title": f"Edit a {kind}", "heading": f"Edit a {kind}", "asked": entity_id}
         if not entity_id:
-            return render(request, "entity_form.html", {**form_context(svc, kind, None, user), "choose": True})
+            return render(request, "entity_form.html", {**form_context(svc, kind, None, user), **choose})
         try:
             values = svc.row(kind, entity_id)
         except UnknownIdError as exc:
-            ctx = {**form_context(svc, kind, None, user), "choose": True, "asked": entity_id}
+            ctx = {**form_context(svc, kind, None, user), **choose}
             hits = svc.search_schools(entity_id, 50) if kind == "school" else []
             if len(hits) == 1:
                 return RedirectResponse(f"/{plural}/edit?{urlencode({kind: hits[0]['school_id']})}", status_code=303)
