@@ -273,6 +273,26 @@ def test_a_taken_id_is_an_error_on_the_id(server, browser):
     assert "exists already" in browser.find_element(By.ID, "f-partner_id-error").text
 
 
+def test_without_javascript_the_server_answers_the_same_way(server, browser):
+    base, _ = server
+    browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        browser.get(base + "/partners/new")
+        fill(browser, {"partner_id": "P300", "offerings": "Chess club", "latitude": "40", "capacity": "many"})
+        submit(browser, "#entity-form")  # a real post: the page comes back from the server
+        assert "3 problems to fix" in browser.find_element(By.ID, "error-summary").text
+        assert {n for n in ("name", "longitude", "capacity") if browser.find_element(By.ID, f"f-{n}-error").text} == {
+            "name", "longitude", "capacity"}
+        assert browser.find_element(By.ID, "f-capacity").get_attribute("value") == "many"
+        assert browser.find_element(By.ID, "f-offerings").get_attribute("value") == "Chess club"
+        fill(browser, {"name": "Chess Club", "longitude": "-75", "capacity": "3"})
+        submit(browser, "#entity-form")
+        assert "P300 was added" in browser.find_element(By.ID, "saved").text
+    finally:
+        browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
+    assert _json(base + "/api/partners/P300")["capacity"] == 3
+
+
 # --------------------------------------------------------------------------- the school needs form
 
 

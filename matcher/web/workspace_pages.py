@@ -329,12 +329,16 @@ def _single(typed: Mapping[str, list[str]]) -> dict[str, str]:
 def _same_origin(request: Request) -> bool:
     """Whether a posted form comes from this server's own pages (a cross-site form may not change anything).
 
-    Browsers send ``Sec-Fetch-Site`` and ``Origin`` with a form; a request
-    without either (not a browser) is let through, as the JSON API would.
+    Browsers say where a request comes from in ``Sec-Fetch-Site``; one too
+    old for that sends ``Origin``, compared with ``Host``. (The pages'
+    ``Referrer-Policy: no-referrer`` makes a browser send ``Origin: null``
+    even for its own forms, so ``null`` is refused only without
+    ``Sec-Fetch-Site``.) A request with neither is not from a browser, and
+    is let through as the JSON API would.
     """
     site = request.headers.get("sec-fetch-site")
-    if site is not None and site not in ("same-origin", "none"):
-        return False
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is None:
         return True
