@@ -164,6 +164,7 @@ def check_view(driver, name: str) -> None:
         viewport(driver, width)
         time.sleep(0.05)
         if shots:
+            driver.execute_script("window.scrollTo(0, 0)")
             Path(shots).mkdir(parents=True, exist_ok=True)
             driver.save_screenshot(str(Path(shots) / f"{name}-{width}.png"))
             full = driver.execute_cdp_cmd("Page.captureScreenshot", {"captureBeyondViewport": True, "clip": {
@@ -387,8 +388,7 @@ def test_outreach_log_record_filter_and_export(server, browser):
     check_view(browser, "outreach-errors")
 
     # Filter by status: the address holds the filter, so the view can be bookmarked.
-    Select(browser.find_element(By.ID, "o-status")).select_by_value("contacted")
-    browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+    browser.find_element(By.CSS_SELECTOR, ".chips").find_element(By.PARTIAL_LINK_TEXT, "Contacted").click()
     wait.until(EC.url_contains("status=contacted"))
     shown = [p.get_attribute("data-school") for p in browser.find_elements(By.CSS_SELECTOR, "ol.pairs > li.pair")]
     assert shown == ["S1"]
@@ -398,7 +398,12 @@ def test_outreach_log_record_filter_and_export(server, browser):
     assert [p.get_attribute("data-school") for p in browser.find_elements(By.CSS_SELECTOR, "ol.pairs > li.pair")] == ["S1"]
     assert browser.find_element(By.CSS_SELECTOR, ".chips a[aria-current=true]").text.startswith("Contacted")
 
-    # By school (part of a name), through the address alone.
+    # By school (part of a name): the status filter stays, the address holds both.
+    box = browser.find_element(By.ID, "o-school")
+    box.send_keys("oak")
+    submit(browser, "form.filters")
+    assert "status=contacted" in browser.current_url and "school=oak" in browser.current_url
+    assert [p.get_attribute("data-school") for p in browser.find_elements(By.CSS_SELECTOR, "ol.pairs > li.pair")] == ["S1"]
     browser.get(base + "/outreach?school=pine")
     assert [p.get_attribute("data-school") for p in browser.find_elements(By.CSS_SELECTOR, "ol.pairs > li.pair")] == ["S2"]
 
