@@ -134,11 +134,15 @@ def test_roles_viewer_reads_only_coordinator_its_schools(model_file, db):
     def get(path, who):
         return client.get(path, headers={"Authorization": f"Bearer {tokens[who]}"}).text
 
-    for path in ("/partners/new", "/schools/new", "/schools/edit?school=S1"):
+    for path in ("/partners/new", "/schools/new"):  # nothing to show: no form, and why
         page = get(path, "vi")
-        assert '<fieldset class="bare" disabled>' in page and "vi (viewer)" in page and "Viewers can read" in page
-        assert 'type="submit"' not in page.split('id="entity-form"')[1].split("</form>")[0]
+        assert 'id="entity-form"' not in page and "vi (viewer), so you cannot add a" in page and "Viewers can read" in page
+    page = get("/schools/edit?school=S1", "vi")  # the row, read-only
+    assert '<fieldset class="bare" disabled>' in page and "vi (viewer), so this form is read-only" in page
+    assert 'type="submit"' not in page.split('id="entity-form"')[1].split("</form>")[0]
+    assert "Oak Elementary" in page
     assert "Only an admin can add or change partners" in get("/partners/new", "cy")
+    assert "Only an admin can add or change partners" in get("/partners/edit?partner=P1", "cy")
     assert "disabled" not in get("/schools/edit?school=S1", "cy").split('id="entity-form"')[1][:200]
     assert "may change these schools only: S1" in get("/schools/edit?school=S2", "cy")
     assert 'id="record-form"' not in get("/outreach", "vi") and "viewers can read the log" in get("/outreach", "vi")

@@ -437,3 +437,47 @@ def test_record_the_next_step_of_a_pair_from_its_card(server, browser):
     assert "Recorded “Partnered”" in browser.find_element(By.ID, "flash").text
     events = _json(base + "/api/schools/S1/partners/P1/status")
     assert [e["status"] for e in events] == ["contacted", "partnered"]
+
+
+# --------------------------------------------------------------------------- roles
+
+
+def test_a_viewer_sees_the_forms_read_only_and_why(model_file, tmp_path, browser):
+    from matcher.accounts import Accounts
+
+    db = tmp_path / "outreach.db"
+    token = Accounts(db).add("vi", "viewer")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "MATCHER_TOKEN"}
+    proc = subprocess.Popen([sys.executable, "-m", "matcher", "serve", "--model", str(model_file), "--db", str(db),
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                _get(base + "/api/health")
+            except urllib.error.HTTPError:  # 401: it is up, and asks for the token
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        browser.get(f"{base}/partners/new?token={token}")  # the session cookie; the token leaves the address
+        assert "token" not in browser.current_url
+        note = browser.find_element(By.ID, "role-note")
+        assert "vi (viewer)" in note.text and "cannot add a partner" in note.text
+        assert browser.find_elements(By.ID, "entity-form") == []
+        browser.get(base + "/schools/edit?school=S1")
+        assert "read-only" in browser.find_element(By.ID, "role-note").text
+        assert not browser.find_element(By.ID, "f-needs").is_enabled()
+        assert "hungry" in browser.find_element(By.ID, "f-needs").get_attribute("value")
+        assert browser.find_elements(By.CSS_SELECTOR, "#entity-form button[type=submit]") == []
+        check_view(browser, "school-viewer")
+        browser.get(base + "/outreach")
+        assert "viewers can read the log" in browser.find_element(By.ID, "record-note").text.lower()
+        assert browser.find_elements(By.ID, "record-form") == []
+        assert console_errors(browser) == []
+    finally:
+        browser.delete_all_cookies()
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -148,7 +148,8 @@ def form_context(svc: Service, kind: str, entity_id: str | None, user, values: M
     if not can_edit:
         if user.role == "viewer":
             why = "Viewers can read everything but change nothing."
-        why = f"You are signed in as {user.name} ({user.role}), so this form is read-only. {why} Ask an admin if you need to change it."
+        what = "this form is read-only" if editing else f"you cannot add a {kind} here"
+        why = f"You are signed in as {user.name} ({user.role}), so {what}. {why} Ask an admin if you need to."
     name = (values or {}).get("name") or ""
     ctx = {
         "kind": kind,
