@@ -1,11 +1,12 @@
-"""Read and validate the three input tables: schools, partners, partnerships.
+"""Read and validate the input tables: schools, partners, partnerships (and a roster of real schools).
 
 This is the only module that reads user CSV files. Each ``read_*`` function
 reads a file as raw strings and hands it to the matching ``validate_*``
 function, which also accepts a DataFrame built elsewhere (the web app, a
-notebook). Either way the result is a DataFrame with normalised columns, or
-a :class:`~matcher.errors.DataError` that lists every problem in the table
-(at most ``config.MAX_REPORTED_PROBLEMS``, then ``"... and N more problems"``).
+notebook); a roster is only ever read from a file. Either way the result is a
+DataFrame with normalised columns, or a :class:`~matcher.errors.DataError`
+that lists every problem in the table (at most
+``config.MAX_REPORTED_PROBLEMS``, then ``"... and N more problems"``).
 
 The file contract
 -----------------
@@ -34,6 +35,11 @@ that only look alike are duplicate ids.
 ``partnerships.csv``
     required ``school_id``, ``partner_id``; optional ``outcome`` (1 or 0,
     blank means 1), ``start_date`` (YYYY-MM-DD).
+a roster of real schools (``matcher generate --roster``)
+    required ``name``, ``city``, ``latitude``, ``longitude`` (never
+    blank), ``level``, ``enrollment``, ``st_grade``, ``end_grade``, as in
+    the NCES Common Core of Data; ``enrollment`` that is blank, not a number,
+    ``0`` or ``-999`` means not reported.
 
 Lists of categories or partner types are separated by ``;`` (``,`` works
 too: no slug or partner type contains one).
@@ -71,6 +77,10 @@ PARTNER_COLUMNS: tuple[str, ...] = (
     "grades", "latitude", "longitude", "service_radius_km", "remote", "capacity",
 )
 PARTNERSHIP_COLUMNS: tuple[str, ...] = ("school_id", "partner_id", "outcome", "start_date")
+#: A roster of real schools (NCES style), for ``matcher generate --roster``: all required.
+ROSTER_COLUMNS: tuple[str, ...] = (
+    "name", "city", "latitude", "longitude", "level", "enrollment", "st_grade", "end_grade",
+)
 
 _SCHOOL_REQUIRED = ("school_id", "name", "needs")
 _PARTNER_REQUIRED = ("partner_id", "name", "offerings")
@@ -190,6 +200,46 @@ def read_partnerships(path: Source, *, source: str | None = None) -> pd.DataFram
     name = source_name(path, source)
     with gc_paused():
         return _validate_partnerships(read_table(path, name, PARTNERSHIP_COLUMNS))
+
+
+def read_roster(path: Source, *, source: str | None = None) -> pd.DataFrame:
+    """Read and validate a roster of real schools (``matcher generate --roster``).
+
+    Parameters
+    ----------
+    path : str, path-like or open file
+        The CSV file: columns :data:`ROSTER_COLUMNS`, as in the NCES-based
+        Florida file (extra columns are kept).
+    source : str, optional
+        Name used in problem messages; default ``str(path)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``name``, ``city``, ``level``, ``st_grade``, ``end_grade``
+        (str, as written), ``latitude``, ``longitude`` (float64) and
+        ``enrollment`` (float64, NaN when not reported: blank, not a number,
+        ``0`` or ``-999``), then extra columns, in file order.
+
+    Raises
+    ------
+    DataError
+        Listing every problem in the file: a missing column, a blank name or
+        location, a latitude or longitude that is not a number or out of range.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "roster.csv"
+    >>> _ = p.write_text("name,city,latitude,longitude,level,enrollment,st_grade,end_grade\\n"
+    ...                  "Alpha Elementary,GAINESVILLE,29.65,-82.34,ELEMENTARY,-999,KG,05\\n")
+    >>> df = read_roster(p)
+    >>> df["st_grade"].tolist(), df["latitude"].tolist(), df["enrollment"].tolist()
+    (['KG'], [29.65], [nan])
+    """
+    name = source_name(path, source)
+    with gc_paused():
+        return _validate_roster(read_table(path, name, ROSTER_COLUMNS))
 
 
 def normalised(df: pd.DataFrame, kind: str) -> pd.DataFrame:
@@ -371,6 +421,30 @@ def _validate_partnerships(t: Table) -> pd.DataFrame:
             "partner_id": partner_id,
             "outcome": outcome,
             "start_date": start_date,
+        }
+    )
+
+
+def _validate_roster(t: Table) -> pd.DataFrame:
+    """Check a roster and build its normalised frame."""
+    t.require(ROSTER_COLUMNS)
+    if t.has("name"):
+        t.flag("name", t.text("name") == "", lambda p: "name is blank (required on every row)")
+    lat, lon = t.coordinates(required=True)
+    # NCES writes -999 (and 0) for "not reported"; the roster is reference data, so an odd
+    # enrollment is unknown rather than a problem.
+    enrollment = np.asarray(pd.to_numeric(t.text("enrollment"), errors="coerce"), dtype=np.float64)
+    enrollment[~(enrollment > 0)] = np.nan
+    return t.frame(
+        {
+            "name": t.text("name"),
+            "city": t.text("city"),
+            "latitude": lat,
+            "longitude": lon,
+            "level": t.text("level"),
+            "enrollment": enrollment,
+            "st_grade": t.text("st_grade"),
+            "end_grade": t.text("end_grade"),
         }
     )
 

@@ -291,13 +291,17 @@ class Table:
         values[bad] = np.nan
         return values, given
 
-    def coordinates(self) -> tuple[np.ndarray, np.ndarray]:
-        """Latitude and longitude, which must be given together."""
+    def coordinates(self, *, required: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Latitude and longitude, which must be given together (on every row if ``required``)."""
         lat, lat_given = self.numbers("latitude", ok=lambda v: (v >= -90) & (v <= 90),
                                       rule="is out of range (latitude must be between -90 and 90)")
         lon, lon_given = self.numbers("longitude", ok=lambda v: (v >= -180) & (v <= 180),
                                       rule="is out of range (longitude must be between -180 and 180)")
-        if self.has("latitude") and self.has("longitude"):
+        if required:  # a missing column is the caller's ``require``
+            for column, given in (("latitude", lat_given), ("longitude", lon_given)):
+                if self.has(column):
+                    self.flag(column, ~given, lambda p, c=column: f"{c} is blank (required on every row)")
+        elif self.has("latitude") and self.has("longitude"):
             self.flag("latitude", lon_given & ~lat_given,
                       lambda p: "blank, but longitude is given (give both or neither)")
             self.flag("longitude", lat_given & ~lon_given,

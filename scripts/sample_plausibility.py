@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 import matcher.generate as gen
+import matcher.generate.partners as gen_partners
 from matcher.taxonomy import load_taxonomy
 
 # What a name says its organisation does: a name matching a cue implies one of these main
@@ -162,15 +163,15 @@ def main() -> None:
     args = ap.parse_args()
 
     seen = {}
-    real = gen._make_partners
+    real = gen_partners.make_partners
 
     def spy(*a, **k):
         seen["df"], seen["side"] = real(*a, **k)
         return seen["df"], seen["side"]
 
-    gen._make_partners = spy
+    gen_partners.make_partners = spy
     gen.generate(args.schools, args.partners, seed=args.seed)
-    gen._make_partners = real
+    gen_partners.make_partners = real
     p, side = seen["df"], seen["side"]
     slugs = np.array(load_taxonomy().category_slugs)
     main_cat = slugs[side.cats[:, 0]]

@@ -12,8 +12,10 @@ import pytest
 from matcher.config import DEFAULT_SERVICE_RADIUS_KM, GRADE_LEVELS
 from matcher.errors import DataError
 import matcher.generate as gen
+import matcher.generate.history as gen_history
 from matcher.generate import (GEO_SCALE_KM, HIDDEN_UTILITY, Dataset, category_grades, generate,
                               remote_categories, write_dataset)
+from matcher.generate.places import METROS
 from matcher.taxonomy import Category, PartnerType, Taxonomy, load_taxonomy
 
 ROSTER = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "florida_public_schools.csv"
@@ -263,16 +265,16 @@ def test_partnerships_follow_the_hidden_signal():
 def generate_with_truth(monkeypatch, *args, **kwargs):
     """generate(...) plus the hidden truth of schools and partners and the drawn row indices."""
     seen = {}
-    real = gen._draw_partnerships
+    real = gen_history.draw_partnerships
 
     def spy(s, p, n, rng):
         seen["links"] = real(s, p, n, rng)
         seen["s"], seen["p"] = s, p
         return seen["links"]
 
-    monkeypatch.setattr(gen, "_draw_partnerships", spy)
+    monkeypatch.setattr(gen_history, "draw_partnerships", spy)
     d = generate(*args, **kwargs)
-    monkeypatch.setattr(gen, "_draw_partnerships", real)
+    monkeypatch.setattr(gen_history, "draw_partnerships", real)
     return d, seen["s"], seen["p"], seen["links"]
 
 
@@ -337,17 +339,17 @@ def test_blank_radius_serves_within_the_default_radius(monkeypatch, exact):
     """An in-person partner without a radius serves within the model's default radius, on the
     exact path and the sampled one (forced here); a smaller default shrinks its reach too."""
     if not exact:
-        monkeypatch.setattr(gen, "EXACT_MAX_PAIRS", 0)
+        monkeypatch.setattr(gen_history, "EXACT_MAX_PAIRS", 0)
     n_blank, far = beyond_reach(generate(300, 1000, seed=42))
     assert n_blank > 50 and far == 0
-    monkeypatch.setattr(gen, "DEFAULT_SERVICE_RADIUS_KM", 5.0)
+    monkeypatch.setattr(gen_history, "DEFAULT_SERVICE_RADIUS_KM", 5.0)
     n_blank, far = beyond_reach(generate(300, 1000, seed=42), default=5.0)
     assert n_blank > 0 and far == 0
 
 
 def test_sampled_candidates_keep_the_guarantees(monkeypatch):
     """The large-data path (forced here) is deterministic, feasible and draws the target count."""
-    monkeypatch.setattr(gen, "EXACT_MAX_PAIRS", 0)
+    monkeypatch.setattr(gen_history, "EXACT_MAX_PAIRS", 0)
     a, b = generate(600, 400, seed=11), generate(600, 400, seed=11)
     pd.testing.assert_frame_equal(a.partnerships, b.partnerships)
     assert len(a.partnerships) == 6000
@@ -359,7 +361,7 @@ def test_sampled_candidates_keep_the_guarantees(monkeypatch):
 
 def test_exact_blocks_of_one_school(monkeypatch, data):
     """Many partners shrink the exact path's blocks (to bound memory); one school a block works."""
-    monkeypatch.setattr(gen, "_EXACT_CELLS", 1)
+    monkeypatch.setattr(gen_history, "_EXACT_CELLS", 1)
     d = generate(600, 400, seed=11)
     assert len(d.partnerships) == len(data.partnerships) == 6000
     assert not d.partnerships.duplicated(["school_id", "partner_id"]).any()
@@ -513,7 +515,7 @@ def test_in_person_partners_serve_the_schools_around_them(truth):
         near |= (dist <= reach_km(p.radius, p.remote)).any(axis=0)
     assert near[~p.remote].mean() > 0.95
     hq = d.partners.loc[d.partners["remote"]]
-    metros = {name: (lat, lon) for name, lat, lon, *_ in gen._METROS}
+    metros = {name: (lat, lon) for name, lat, lon, *_ in METROS}
     dist = [haversine_km(lat, lon, *metros[min(metros, key=lambda m: haversine_km(
         lat, lon, *metros[m]))]) for lat, lon in zip(hq["latitude"], hq["longitude"])]
     assert np.max(dist) <= 12.01  # downtown offices
@@ -819,3 +821,36 @@ def test_roster_bad_value_raises(tmp_path):
     roster = _write_roster(tmp_path / "r.csv", rows)
     with pytest.raises(DataError, match=r"r\.csv: row 3, column latitude"):
         generate(5, 5, roster=roster)
+
+
+def test_roster_problems_are_listed_cell_by_cell(tmp_path):
+    """The roster is read by matcher.data like every input: every bad cell, in row order."""
+    rows = [dict(r) for r in ROWS]
+    rows[0]["name"] = " "
+    rows[1]["longitude"] = "-200"
+    rows[2]["latitude"] = rows[2]["longitude"] = ""
+    roster = _write_roster(tmp_path / "r.csv", rows)
+    with pytest.raises(DataError) as err:
+        generate(5, 5, roster=roster)
+    assert err.value.problems == [
+        f"{roster}: row 2, column name: name is blank (required on every row)",
+        f"{roster}: row 3, column longitude: '-200' is out of range (longitude must be between -180 and 180)",
+        f"{roster}: row 4, column latitude: latitude is blank (required on every row)",
+        f"{roster}: row 4, column longitude: longitude is blank (required on every row)",
+    ]
+
+
+def test_generate_command_reports_a_bad_roster(tmp_path):
+    from click.testing import CliRunner
+
+    from matcher.cli import main
+
+    rows = [dict(r) for r in ROWS]
+    rows[1]["latitude"] = "north"
+    roster = _write_roster(tmp_path / "r.csv", rows)
+    result = CliRunner().invoke(main, ["generate", "--schools", "5", "--partners", "5", "--roster", str(roster),
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: {roster}: row 3, column latitude: 'north' is not a number\n"
+    assert "Traceback" not in result.output + result.stderr
+    assert not (tmp_path / "out").exists()
