@@ -281,3 +281,14 @@ def test_recording_without_javascript(logged):
     r = logged.post("/outreach", data={"school_id": "S1", "partner_id": "P1", "status": "contacted", "note": "x" * 4001})
     assert r.status_code == 422 and 'id="r-note-error"' in r.text and "at most 4000" in r.text
     assert len(logged.get("/api/outreach").json()) == 5
+
+
+def test_the_log_shows_a_status_it_does_not_know(logged, db):
+    from matcher.workspace import Workspace
+
+    with Workspace(db).transaction() as conn:  # an event of a kind this page predates (an undo's "cleared", say)
+        conn.execute("INSERT INTO events (school_id, partner_id, status, note, created_at, user) VALUES "
+                     "('S1', 'P1', 'cleared', 'undo', '2030-01-01T00:00:00.000000+00:00', 'ana')")
+    page = logged.get("/outreach")
+    assert page.status_code == 200 and "Cleared" in page.text and "3 pairs, 5 events" in page.text
+    assert re.findall(r'data-school="(S\d)"', logged.get("/outreach", params={"status": "contacted"}).text) == []

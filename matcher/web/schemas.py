@@ -307,6 +307,8 @@ PATTERN_MESSAGES: dict[str, str] = {
     "need_categories": _CATEGORY_LIST,
     "offering_categories": _CATEGORY_LIST,
     "preferred_partner_types": "not a list of partner types separated by ; (business, nonprofit, health...)",
+    "contact_email": "not an email address (like name@example.org)",
+    "website": "not a web address (start it with https:// or http://)",
 }
 
 

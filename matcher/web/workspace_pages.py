@@ -30,6 +30,11 @@ from matcher.web.service import Forbidden, Service
 #: A status as the log shows it.
 STATUS_NAMES = {"shortlisted": "Shortlisted", "contacted": "Contacted", "declined": "Declined",
                 "partnered": "Partnered", "do_not_contact": "Do not contact"}
+
+
+def status_name(status: str) -> str:
+    """A status as the log shows it; one this page does not know (a newer kind of event) in plain words."""
+    return STATUS_NAMES.get(status) or status.replace("_", " ").capitalize()
 #: Pairs on one page of the outreach log.
 PAGE_SIZE = 50
 #: Longest filter or id text the pages take from the address.
@@ -237,7 +242,7 @@ def outreach_context(svc: Service, qp: Mapping[str, str]) -> tuple[dict[str, Any
         "title": "Outreach log",
         "filters": filters,
         "statuses": [(s, STATUS_NAMES[s]) for s in STATUSES],
-        "status_names": STATUS_NAMES,
+        "status_name": status_name,
         "record_labels": RECORD_LABELS,
         "error": None,
         "pairs": [],
@@ -268,7 +273,7 @@ def outreach_context(svc: Service, qp: Mapping[str, str]) -> tuple[dict[str, Any
         pair["last"] = r["id"]
     counts = {s: 0 for s in STATUSES}
     for p in pairs.values():
-        counts[p["status"]] += 1
+        counts[p["status"]] = counts.get(p["status"], 0) + 1
 
     def href(**changes: Any) -> str:
         query = {k: v for k, v in {**filters, **changes}.items() if v not in ("", None) and (k, v) != ("page", 1)}
@@ -296,7 +301,7 @@ def outreach_context(svc: Service, qp: Mapping[str, str]) -> tuple[dict[str, Any
     recorded = qp.get("recorded")
     if recorded:
         found = next((r for r in rows if str(r["id"]) == recorded), None)
-        ctx["flash"] = (f"Recorded “{STATUS_NAMES[found['status']]}” for {found['school_name'] or found['school_id']} "
+        ctx["flash"] = (f"Recorded “{status_name(found['status'])}” for {found['school_name'] or found['school_id']} "
                         f"and {found['partner_name'] or found['partner_id']}." if found
                         else "Recorded. The current filters hide it; clear them to see it.")
     return ctx, 200
