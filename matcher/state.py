@@ -342,6 +342,38 @@ class OutreachStore:
         with self.db.read() as conn:
             return _latest(conn, school_id, partner_id)
 
+    def log(self, school_id: str | None = None, partner_id: str | None = None) -> list[Event]:
+        """Every event, oldest first (the outreach log), optionally of one school and/or partner.
+
+        Parameters
+        ----------
+        school_id, partner_id : str, optional
+            Keep only events of this school / partner.
+
+        Returns
+        -------
+        list of Event
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> store = OutreachStore(pathlib.Path(tempfile.mkdtemp()) / "o.db")
+        >>> _ = store.record("S1", "P1", "contacted"); _ = store.record("S2", "P1", "declined", "no room")
+        >>> [(e.school_id, e.status, e.note) for e in store.log()]
+        [('S1', 'contacted', ''), ('S2', 'declined', 'no room')]
+        >>> [e.school_id for e in store.log(school_id="S2")]
+        ['S2']
+        """
+        where, params = [], []
+        for column, value in (("school_id", school_id), ("partner_id", partner_id)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(normalise_id(str(value)))
+        clause = ("WHERE " + " AND ".join(where)) if where else ""
+        with self.db.read() as conn:
+            rows = conn.execute(f"SELECT {_EVENT_COLUMNS} FROM events {clause} ORDER BY id", params).fetchall()
+        return [Event(*row) for row in rows]
+
     def count(self) -> int:
         """Number of events stored.
 

@@ -26,18 +26,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from matcher import config
-from matcher.accounts import LOCAL_USER
 from matcher.catalog import Conflict
 from matcher.errors import DataError, MatcherError, UnknownIdError, in_words
 from matcher.filters import DELIVERY, MAX_QUERY_CHARS, PartnerFilters
 from matcher.formats import recommendations_csv
 from matcher.state import StateError
-from matcher.web.guard import GuardMiddleware, redact_access_log
+from matcher.web.guard import GuardMiddleware, redact_access_log, request_user
 from matcher.web.schemas import (
     BODY_ERRORS,
     CHANGE_ERRORS,
     ERRORS,
     GRADES_PATTERN,
+    NEW_ROW_BODIES,
+    PATTERN_MESSAGES,
     VISIBLE,
     ChangeOut,
     ErrorOut,
@@ -45,6 +46,7 @@ from matcher.web.schemas import (
     ExplanationOut,
     HealthOut,
     NeedIn,
+    OutreachEventOut,
     PartnerIn,
     PartnerMatchOut,
     PartnerMatchStatusOut,
@@ -52,8 +54,11 @@ from matcher.web.schemas import (
     SchoolIn,
     SchoolMatchOut,
     SchoolOut,
+    Status,
     StatusIn,
     UserOut,
+    contract_errors,
+    request_errors,
     row_out,
 )
 from matcher.web.service import MAX_LIMIT, MAX_TOP, Forbidden, Service
@@ -88,7 +93,7 @@ def build_app(model, model_path, db_path, token: str | None = None,
     import swagger_ui_bundle
 
     from matcher import __version__ as version
-    from matcher.web import pages
+    from matcher.web import pages, workspace_pages
     from matcher.web.tokens import check_token
 
     check_token(token)
@@ -238,6 +243,24 @@ def build_app(model, model_path, db_path, token: str | None = None,
         """The pair's outreach events, oldest first."""
         return JSONResponse(svc.history(school_id, partner_id))
 
+    log_status_q = Query([], description="Only pairs whose latest status is one of these (repeat it; all when absent).")
+    log_school_q = Query("", max_length=200, description="Only this school id, or schools whose id or name contains the text.")
+    log_partner_q = Query("", max_length=200,
+                          description="Only this partner id, or partners whose id or name contains the text.")
+
+    @app.get("/api/outreach", response_model=list[OutreachEventOut], responses=ERRORS, tags=["outreach"])
+    def outreach_log(status: list[Status] = log_status_q, school: str = log_school_q, partner: str = log_partner_q):
+        """The outreach log: every event of the pairs that pass the filters, oldest first, with names."""
+        return JSONResponse(svc.outreach_log(status, school, partner))
+
+    @app.get("/api/outreach.csv", responses={**ERRORS, 200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+             response_class=Response, tags=["outreach"])
+    def outreach_log_csv(status: list[Status] = log_status_q, school: str = log_school_q,
+                         partner: str = log_partner_q):
+        """The outreach log as CSV (one row per event: when, school, partner, status, note, who, the pair's status)."""
+        return Response(svc.outreach_csv(svc.outreach_log(status, school, partner)), media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": 'attachment; filename="outreach-log.csv"'})
+
     # ------------------------------------------------------------------ live changes
 
     for kind, body_model in (("school", SchoolIn), ("partner", PartnerIn)):
@@ -270,6 +293,8 @@ def build_app(model, model_path, db_path, token: str | None = None,
         ctx, status = pages.page_context(svc, request.query_params)
         return app.state.templates.TemplateResponse(request, "index.html", ctx, status_code=status)
 
+    workspace_pages.install(app, svc)  # the forms and the outreach log
+
     return app
 
 
@@ -291,7 +316,7 @@ def app_from_env() -> FastAPI:
 
 def _user(request: Request):
     """The user the guard identified (the local user when none was needed)."""
-    return request.scope.get("state", {}).get("user", LOCAL_USER)
+    return request_user(request)
 
 
 class _EntityId(Convertor):
@@ -324,6 +349,13 @@ def _change_routes(app: FastAPI, svc: Service, kind: str, body_model) -> None:
         return JSONResponse(svc.change(kind, entity_id, body.model_dump(), _user(request), create=True),
                             status_code=201)
 
+    def create_with_id(request: Request, body):
+        row = body.model_dump()
+        entity_id = row.pop(f"{kind}_id")
+        return JSONResponse(svc.change(kind, entity_id, row, _user(request), create=True), status_code=201)
+
+    create_with_id.__annotations__ = {"request": Request, "body": NEW_ROW_BODIES[kind]}
+
     def replace(request: Request, body, entity_id: str = id_p):
         return JSONResponse(svc.change(kind, entity_id, body.model_dump(), _user(request), create=False))
 
@@ -337,6 +369,10 @@ def _change_routes(app: FastAPI, svc: Service, kind: str, body_model) -> None:
             description=f"The {kind}'s row as the workspace holds it (the {plural}.csv columns).")(get_row)
     app.post(path, status_code=201, response_model=ChangeOut, responses=CHANGE_ERRORS, tags=[plural],
              name=f"create_{kind}", summary=f"Create a {kind}", description=f"Create a {kind}: {what}.")(create)
+    app.post(f"/api/{plural}", status_code=201, response_model=ChangeOut, responses=CHANGE_ERRORS, tags=[plural],
+             name=f"create_{kind}_with_id", summary=f"Create a {kind} (id in the body)",
+             description=f"Create a {kind} whose `{kind}_id` is in the body, so a bad id is reported with every "
+                         f"other bad field (the intake form uses this): {what}.")(create_with_id)
     app.put(path, response_model=ChangeOut, responses=CHANGE_ERRORS, tags=[plural], name=f"replace_{kind}",
             summary=f"Replace a {kind}'s row", description=f"Replace the {kind}'s whole row: {what}.")(replace)
     app.delete(path, response_model=ChangeOut, responses=CHANGE_ERRORS, tags=[plural], name=f"remove_{kind}",
@@ -379,12 +415,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DataError)
     async def bad_row(request: Request, exc: DataError):
-        errors = []
-        for problem in exc.problems:  # "body: column offerings: ..." for the one row of a body
-            m = re.search(r"column ([A-Za-z_]+): (.*)$", problem)
-            field, msg = (m.group(1), m.group(2)) if m else (None, problem)
-            errors.append({"type": "data_contract", "loc": ["body", field] if field else ["body"], "field": field,
-                           "msg": msg})
+        errors = contract_errors(exc.problems)  # "body: column offerings: ..." for the one row of a body
         return _error(422, "; ".join(f"{e['field']}: {e['msg']}" if e["field"] else e["msg"] for e in errors),
                       errors=errors)
 
@@ -394,14 +425,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
-        errors = []
-        for e in exc.errors():
-            loc = [_short(p) for p in e.get("loc", ())]
-            field = loc[1] if len(loc) > 1 and loc[0] == "body" and isinstance(loc[1], str) else None
-            msg = e.get("msg", "invalid")
-            if e.get("type") == "string_pattern_mismatch" and len(loc) == 2 and loc[1] in _PATTERN_MESSAGES:
-                msg = _PATTERN_MESSAGES[loc[1]]  # what the pattern means, not the pattern
-            errors.append({"type": e.get("type"), "loc": loc, "field": field, "msg": msg})
+        errors = request_errors(exc.errors())
         return _error(422, "; ".join(_describe(e) for e in errors) or "invalid request", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
@@ -439,13 +463,6 @@ def _valid_text(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_valid_text(v) for v in value]
     return value
-
-
-def _short(part: Any, limit: int = 100) -> Any:
-    """A location part of a validation error (a field name, or a key the client sent), at most ``limit`` characters."""
-    if isinstance(part, str) and len(part) > limit:
-        return part[:limit] + "…"
-    return part
 
 
 def _allowed_methods(request: Request) -> list[str]:
@@ -489,13 +506,6 @@ def _document_security(app: FastAPI, with_token: bool) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-#: What a pattern means, instead of the pattern itself.
-_PATTERN_MESSAGES = {
-    "need": "the need text is empty: describe what the school needs",
-    "grades": "not a grade band (use PK, K or 1-12, a range such as 6-8, a list such as K-2;5, or all; no spaces)",
-    "contact_email": "not an email address (like name@example.org)",
-    "website": "not a web address (start it with https:// or http://)",
-}
 
 
 def _describe(err: dict[str, Any]) -> str:
@@ -508,6 +518,6 @@ def _describe(err: dict[str, Any]) -> str:
         return "body: not valid JSON"
     if err.get("type") == "missing" and loc and loc[0] == "body" and len(loc) == 1:
         return "body: a JSON object is required"
-    if err.get("type") == "string_pattern_mismatch" and name in _PATTERN_MESSAGES:
-        return f"{where} {name}: {_PATTERN_MESSAGES[name]}"
+    if err.get("type") == "string_pattern_mismatch" and name in PATTERN_MESSAGES:
+        return f"{where} {name}: {PATTERN_MESSAGES[name]}"
     return f"{where} {name}: {msg}".replace("  ", " ") if name else f"{where}: {msg}"

@@ -69,6 +69,11 @@ def _same_origin_path(path: str) -> str:
     return "/" + quote(path.lstrip("/\\"), safe="/:@!$&'()*+,;=-._~")
 
 
+def request_user(request):
+    """The user :class:`GuardMiddleware` identified for a request (the local user when none was needed)."""
+    return request.scope.get("state", {}).get("user", LOCAL_USER)
+
+
 class GuardMiddleware:
     """Who is asking, the Host rule, the request-body limit and security headers (plain ASGI, cheap).
 

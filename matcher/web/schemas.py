@@ -1,9 +1,12 @@
 """Request and response schemas of the JSON API: validation and the OpenAPI document in one place."""
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from matcher import config
 from matcher.ids import INVISIBLE
@@ -91,6 +94,14 @@ class EventOut(BaseModel):
     note: str
     created_at: str = Field(description="UTC ISO 8601 time.")
     user: str = Field("", description="Who recorded it.")
+
+
+class OutreachEventOut(EventOut):
+    """An event of the outreach log, with names and the pair's latest status."""
+
+    school_name: str = Field(description="The school's name (empty when it is no longer in the catalogue).")
+    partner_name: str = Field(description="The partner's name (empty when it is no longer in the catalogue).")
+    pair_status: str = Field(description="The pair's latest status (what its suggestions go by).")
 
 
 class HealthOut(BaseModel):
@@ -211,7 +222,32 @@ _TEXT = {"max_length": MAX_TEXT_CHARS, "pattern": _NOT_BLANK}
 _PLACE = {"dependentRequired": {"latitude": ["longitude"], "longitude": ["latitude"]}}
 
 
-class SchoolIn(BaseModel):
+class _RowIn(BaseModel):
+    """A school's or partner's row: reports a half-given place together with every other bad field."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _both_or_neither(cls, data: Any, handler):
+        # A wrap validator, not an "after" one: that would run only once every field is valid, so a form
+        # would learn of this problem only after fixing the others.
+        half = []
+        if isinstance(data, dict) and (data.get("latitude") is None) != (data.get("longitude") is None):
+            missing = "longitude" if data.get("longitude") is None else "latitude"
+            half.append(InitErrorDetails(type=PydanticCustomError("missing_pair", "give both latitude and longitude, "
+                                                                  "or neither"), loc=(missing,), input=data))
+        try:
+            model = handler(data)
+        except ValidationError as exc:
+            if not half:
+                raise
+            seen = [{k: e[k] for k in ("type", "loc", "input", "ctx") if k in e} for e in exc.errors()]
+            raise ValidationError.from_exception_data(exc.title, [*seen, *half]) from None
+        if half:
+            raise ValidationError.from_exception_data(cls.__name__, half)
+        return model
+
+
+class SchoolIn(_RowIn):
     """A school's row: the schools.csv columns (``school_id`` comes from the path); absent = blank."""
 
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={**_PLACE, "examples": [
@@ -227,14 +263,8 @@ class SchoolIn(BaseModel):
     frl_pct: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = None
     preferred_partner_types: Annotated[str, Field(pattern=_TYPES, description="Type slugs, ;-separated.")] = None
 
-    @model_validator(mode="after")
-    def _both_or_neither(self):
-        if (self.latitude is None) != (self.longitude is None):
-            raise ValueError("give both latitude and longitude, or neither")
-        return self
 
-
-class PartnerIn(BaseModel):
+class PartnerIn(_RowIn):
     """A partner's row: the partners.csv columns (``partner_id`` comes from the path); absent = blank."""
 
     model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={**_PLACE, "examples": [
@@ -257,11 +287,90 @@ class PartnerIn(BaseModel):
     website: Annotated[str, Field(max_length=2000, pattern=f"^(?:{WEBSITE_PATTERN})?$",
                                   description="A web address starting with https:// or http://.")] = None
 
-    @model_validator(mode="after")
-    def _both_or_neither(self):
-        if (self.latitude is None) != (self.longitude is None):
-            raise ValueError("give both latitude and longitude, or neither")
-        return self
+
+class SchoolNewIn(SchoolIn):
+    """A new school's row with its id (``POST /api/schools``): an id problem is reported with the others."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={**_PLACE, "examples": [
+        {"school_id": "S900001", "name": "Oak Elementary", "needs": "Our students are hungry on Mondays.",
+         "grades": "K-5", "latitude": 41.88, "longitude": -87.63}]})
+    school_id: str = Field(..., max_length=200, pattern=VISIBLE, description="The new school's id (unique).")
+
+
+class PartnerNewIn(PartnerIn):
+    """A new partner's row with its id (``POST /api/partners``): an id problem is reported with the others."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={**_PLACE, "examples": [
+        {"partner_id": "P900001", "name": "Harvest Food Pantry", "offerings": "Weekend food bags for families.",
+         "partner_type": "nonprofit", "latitude": 41.9, "longitude": -87.7, "service_radius_km": 30}]})
+    partner_id: str = Field(..., max_length=200, pattern=VISIBLE, description="The new partner's id (unique).")
+
+
+#: The body of a row's PUT, and of a create with the id in the body, per kind.
+ROW_BODIES: dict[str, type[BaseModel]] = {"school": SchoolIn, "partner": PartnerIn}
+NEW_ROW_BODIES: dict[str, type[BaseModel]] = {"school": SchoolNewIn, "partner": PartnerNewIn}
+
+
+_CATEGORY_LIST = "not a list of category slugs separated by ; (such as tutoring;mentoring)"
+#: What a field's pattern means, instead of the pattern itself (the errors' ``msg`` and the API's ``detail``).
+PATTERN_MESSAGES: dict[str, str] = {
+    "need": "the need text is empty: describe what the school needs",
+    "grades": "not a grade band (use PK, K or 1-12, a range such as 6-8, a list such as K-2;5, or all; no spaces)",
+    "name": "is blank: give a name",
+    "needs": "is blank: describe what the school needs",
+    "offerings": "is blank: describe what the partner offers",
+    "school_id": "is blank: give the school an id",
+    "partner_id": "is blank: give the partner an id",
+    "need_categories": _CATEGORY_LIST,
+    "offering_categories": _CATEGORY_LIST,
+    "preferred_partner_types": "not a list of partner types separated by ; (business, nonprofit, health...)",
+    "contact_email": "not an email address (like name@example.org)",
+    "website": "not a web address (start it with https:// or http://)",
+}
+
+
+def request_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors as the API's ``errors`` list: ``{type, loc, field, msg}``, the input never echoed.
+
+    ``field`` is the body field at fault (None for a query parameter or the body as a whole).
+
+    Examples
+    --------
+    >>> request_errors([{"type": "missing", "loc": ("body", "name"), "msg": "Field required", "input": {}}])
+    [{'type': 'missing', 'loc': ['body', 'name'], 'field': 'name', 'msg': 'Field required'}]
+    """
+    out = []
+    for e in errors:
+        loc = [_short(p) for p in e.get("loc", ())]
+        field = loc[1] if len(loc) > 1 and loc[0] == "body" and isinstance(loc[1], str) else None
+        msg = e.get("msg", "invalid")
+        if e.get("type") == "string_pattern_mismatch" and len(loc) == 2 and loc[1] in PATTERN_MESSAGES:
+            msg = PATTERN_MESSAGES[loc[1]]  # what the pattern means, not the pattern
+        out.append({"type": e.get("type"), "loc": loc, "field": field, "msg": msg})
+    return out
+
+
+def contract_errors(problems: Iterable[str]) -> list[dict[str, Any]]:
+    """The data contract's problems with one row (``body: column C: ...``) as the API's ``errors`` list.
+
+    Examples
+    --------
+    >>> contract_errors(["body: column latitude: '95' is out of range"])
+    [{'type': 'data_contract', 'loc': ['body', 'latitude'], 'field': 'latitude', 'msg': "'95' is out of range"}]
+    """
+    out = []
+    for problem in problems:
+        m = re.search(r"column ([A-Za-z_]+): (.*)$", problem)
+        field, msg = (m.group(1), m.group(2)) if m else (None, problem)
+        out.append({"type": "data_contract", "loc": ["body", field] if field else ["body"], "field": field, "msg": msg})
+    return out
+
+
+def _short(part: Any, limit: int = 100) -> Any:
+    """A location part of an error (a field name, or a key the client sent), at most ``limit`` characters."""
+    if isinstance(part, str) and len(part) > limit:
+        return part[:limit] + "…"
+    return part
 
 
 def row_out(kind: str, row: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,9 @@ from matcher.workspace import Workspace
 MAX_TOP = 1000
 #: Largest ``limit`` of the school search.
 MAX_LIMIT = 200
+#: Columns of the outreach log's CSV: one row per event, with the pair's latest status.
+OUTREACH_COLUMNS: tuple[str, ...] = ("created_at", "school_id", "school_name", "partner_id", "partner_name", "status",
+                                     "note", "user", "pair_status")
 
 
 class Service:
@@ -50,6 +53,7 @@ class Service:
         else:
             self.meta = {"n_schools": len(model.school_ids_), "n_partners": len(model.partner_ids_)}
         self._search: tuple[Any, list[str], list[str], list[str]] | None = None
+        self._cache: dict[str, Any] = {}
 
     def current(self):
         """The model now (caught up with every change in the workspace)."""
@@ -217,6 +221,63 @@ class Service:
             out.append({"needs": need_text, "offerings": str(m.partner_texts_[j]), "highlights": found.spans(),
                         "terms": found.terms, "contact": dict(people[j])})
         return out
+
+    # ------------------------------------------------------------------ the outreach log
+
+    def outreach_log(self, statuses: Sequence[str] = (), school: str = "", partner: str = "") -> list[dict[str, Any]]:
+        """Every event of the pairs that pass the filters, oldest first, with names and the pair's latest status.
+
+        ``statuses`` keeps the pairs whose latest status is one of them (all
+        when empty); ``school`` / ``partner`` keep an exact id, or else every
+        id or name containing the text (any case), as the page's picker does.
+        """
+        from matcher.state import normalise_status
+
+        wanted = {normalise_status(st) for st in statuses}
+        m = self.current()
+        names = {"school": self._names(m, "school"), "partner": self._names(m, "partner")}
+        events = self.store.log()
+        pair_status = {(e.school_id, e.partner_id): e.status for e in events}  # the last one wins
+        keep = {"school": self._matching(names["school"], school, {e.school_id for e in events}),
+                "partner": self._matching(names["partner"], partner, {e.partner_id for e in events})}
+        out = []
+        for e in events:
+            latest = pair_status[(e.school_id, e.partner_id)]
+            if (wanted and latest not in wanted) or (keep["school"] is not None and e.school_id not in keep["school"]) \
+                    or (keep["partner"] is not None and e.partner_id not in keep["partner"]):
+                continue
+            out.append({"id": e.id, "created_at": e.created_at, "school_id": e.school_id,
+                        "school_name": names["school"].get(e.school_id, ""), "partner_id": e.partner_id,
+                        "partner_name": names["partner"].get(e.partner_id, ""), "status": e.status, "note": e.note,
+                        "user": e.user, "pair_status": latest})
+        return out
+
+    @staticmethod
+    def outreach_csv(rows: Sequence[dict[str, Any]]) -> str:
+        """The outreach log as CSV for people (the one CSV writer: formula cells neutralised)."""
+        from matcher.formats import csv_text
+
+        return csv_text(OUTREACH_COLUMNS, ([r[c] for c in OUTREACH_COLUMNS] for r in rows))
+
+    def _names(self, m, kind: str) -> dict[str, str]:
+        """Id -> name of the model's schools or partners (built once per model)."""
+        key = f"names_{kind}"
+        cached = self._cache.get(key)
+        if cached is None or cached[0] is not m:
+            ids, names = (m.school_ids_, m.school_names_) if kind == "school" else (m.partner_ids_, m.partner_names_)
+            cached = self._cache[key] = (m, {str(i): str(n) for i, n in zip(ids, names)})
+        return cached[1]
+
+    @staticmethod
+    def _matching(names: dict[str, str], text: str, logged: set[str]) -> set[str] | None:
+        """Ids a filter text keeps: an exact id, else every id or name containing it (None: no filter)."""
+        text = normalise_id(text or "")
+        if not text:
+            return None
+        if text in names or text in logged:
+            return {text}
+        low = text.lower()
+        return {i for i in {*names, *logged} if low in i.lower() or low in names.get(i, "").lower()}
 
     # ------------------------------------------------------------------ live changes
 
