@@ -286,6 +286,25 @@ class Catalog:
             conn.executemany("INSERT OR IGNORE INTO encodings (encoder, text_sha, vector, categories, sentences) "
                              "VALUES (?, ?, ?, ?, ?)", rows)
 
+    # ------------------------------------------------------------------ hub statistics
+    def hub_stats(self, reference: str, keys: Sequence[str]) -> dict[str, tuple[float, float]]:
+        """Cached (text, category) hub statistics of those partner ``keys`` the cache holds for ``reference``."""
+        out: dict[str, tuple[float, float]] = {}
+        with self.db.read() as conn:
+            for start in range(0, len(keys), 500):
+                part = keys[start : start + 500]
+                rows = conn.execute(
+                    f"SELECT partner_sha, text_hub, category_hub FROM hub_stats WHERE reference = ? AND partner_sha IN "
+                    f"({','.join('?' * len(part))})", (reference, *part))
+                out.update((sha, (t, c)) for sha, t, c in rows)
+        return out
+
+    def save_hub_stats(self, reference: str, stats: Mapping[str, tuple[float, float]]) -> None:
+        """Add hub statistics to the cache (existing ones are kept)."""
+        with self.db.transaction() as conn:
+            conn.executemany("INSERT OR IGNORE INTO hub_stats (reference, partner_sha, text_hub, category_hub) "
+                             "VALUES (?, ?, ?, ?)", [(reference, k, float(t), float(c)) for k, (t, c) in stats.items()])
+
 
 class EncodingCache:
     """The catalogue's encoding cache for one encoder, as :meth:`matcher.featurize.Featurizer.encode` uses it."""
@@ -300,6 +319,13 @@ class EncodingCache:
     def store(self, encoded: Mapping[str, Encoded], split: bool) -> None:
         if encoded:
             self.catalog.save_encodings(self.encoder_sha, encoded, split)
+
+    def hubs(self, reference: str, keys: Sequence[str]) -> dict[str, tuple[float, float]]:
+        return self.catalog.hub_stats(reference, keys)
+
+    def store_hubs(self, reference: str, stats: Mapping[str, tuple[float, float]]) -> None:
+        if stats:
+            self.catalog.save_hub_stats(reference, stats)
 
 
 def _kind(kind: str) -> str:

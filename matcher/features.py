@@ -36,7 +36,10 @@ The blocks:
 """
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
+from typing import Protocol
 
 import numpy as np
 
@@ -311,6 +314,55 @@ def _as_row(p: PartnerFeatures) -> PartnerFeatures:
 
 
 # --------------------------------------------------------------------------- hubness
+
+
+class HubCache(Protocol):
+    """Where hub statistics are kept between fits (the workspace's cache, :class:`matcher.catalog.EncodingCache`)."""
+
+    def hubs(self, reference: str, keys: Sequence[str]) -> Mapping[str, tuple[float, float]]: ...
+
+    def store_hubs(self, reference: str, stats: Mapping[str, tuple[float, float]]) -> None: ...
+
+
+#: Bumped when :func:`hub_statistics` computes differently, so cached statistics are not reused.
+HUB_METHOD = "csls-passage-1"
+
+
+def hub_keys(reference: SchoolFeatures, p: PartnerFeatures, k: int) -> tuple[str, list[str]]:
+    """The digest of the reference schools (and ``k``), and one digest per partner of all its statistics read.
+
+    A partner's hub statistics depend only on these, so a fit may reuse the
+    ones a cache holds for the same digests (bit for bit: the dot products
+    of quantized features are exact).
+    """
+    ref = hashlib.sha256(f"{HUB_METHOD} k={k} {reference.text.shape} {reference.weights.shape}".encode())
+    for arr in (reference.text, reference.weights):
+        ref.update(np.ascontiguousarray(arr).tobytes())
+    keys = []
+    for j in range(len(p)):
+        h = hashlib.sha256(p.text[j].tobytes())
+        start, count = int(p.sentence_start[j]), int(p.sentence_count[j])
+        h.update(p.sentences[start : start + count].tobytes())
+        h.update(p.categories[j].tobytes())
+        keys.append(h.hexdigest())
+    return ref.hexdigest(), keys
+
+
+def cached_hub_statistics(reference: SchoolFeatures, p: PartnerFeatures, k: int,
+                          cache: HubCache | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`hub_statistics`, computed only for the partners ``cache`` lacks (and then given to it)."""
+    if cache is None:
+        return hub_statistics(reference, p, k)
+    ref, keys = hub_keys(reference, p, k)
+    known = cache.hubs(ref, keys)
+    missing = np.array([j for j, key in enumerate(keys) if key not in known], dtype=np.int64)
+    text_hub = np.array([known.get(key, (0.0, 0.0))[0] for key in keys])
+    cat_hub = np.array([known.get(key, (0.0, 0.0))[1] for key in keys])
+    if len(missing):
+        t, c = hub_statistics(reference, p.take(missing), k)
+        text_hub[missing], cat_hub[missing] = t, c
+        cache.store_hubs(ref, {keys[j]: (float(a), float(b)) for j, a, b in zip(missing.tolist(), t, c)})
+    return text_hub, cat_hub
 
 
 def hub_statistics(reference: SchoolFeatures, p: PartnerFeatures, k: int) -> tuple[np.ndarray, np.ndarray]:

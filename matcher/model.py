@@ -10,7 +10,7 @@ import numpy as np
 from matcher import config
 from matcher.errors import MatcherError, UnknownIdError
 from matcher.explain import explain_pair, matched_categories, reasons_for_partner, reasons_for_school
-from matcher.features import PartnerFeatures, SchoolFeatures, hub_statistics
+from matcher.features import PartnerFeatures, SchoolFeatures, cached_hub_statistics, hub_statistics
 from matcher.grades import format_grades
 from matcher.highlight import filler_terms
 from matcher.ids import IdTable, normalise_id
@@ -108,8 +108,12 @@ class PartnerMatcher(ParamsMixin):
             or raw string tables with the same columns (validated here).
         history : pandas.DataFrame, optional
             Past partnerships (validated; counted).
-        cache : matcher.featurize.EncodingCache, optional
-            Encodings kept between runs: only texts it lacks are encoded.
+        cache : matcher.catalog.EncodingCache, optional
+            Encodings and hub statistics kept between runs (the workspace's
+            cache; :class:`matcher.featurize.EncodingCache` and
+            :class:`matcher.features.HubCache`): only texts it lacks are
+            encoded, only partners it lacks are measured against the reference
+            schools.
         client : distributed.Client, optional
             Encode on a Dask cluster (the result is the same as here).
 
@@ -151,7 +155,7 @@ class PartnerMatcher(ParamsMixin):
         n = len(self.schools_)
         step = max(1, -(-n // config.HUB_REFERENCE_SCHOOLS))
         self.hub_reference_ = self.schools_.take(slice(0, n, step))
-        text_hub, cat_hub = hub_statistics(self.hub_reference_, partners_, config.HUB_NEIGHBOURS)
+        text_hub, cat_hub = cached_hub_statistics(self.hub_reference_, partners_, config.HUB_NEIGHBOURS, cache)
         self.hub_means_ = (float(text_hub.mean()) if len(text_hub) else 0.0,
                            float(cat_hub.mean()) if len(cat_hub) else 0.0)
         self.partners_ = self._offsets(partners_, text_hub, cat_hub)

@@ -144,9 +144,24 @@ def migrate_2(conn: sqlite3.Connection) -> None:
     )
 
 
+def migrate_3(conn: sqlite3.Connection) -> None:
+    """Version 3: cached hub statistics (a partner's mean similarity to its nearest reference schools)."""
+    conn.execute(
+        """
+        CREATE TABLE hub_stats (
+            reference    TEXT NOT NULL,
+            partner_sha  TEXT NOT NULL,
+            text_hub     REAL NOT NULL,
+            category_hub REAL NOT NULL,
+            PRIMARY KEY (reference, partner_sha)
+        ) WITHOUT ROWID
+        """
+    )
+
+
 #: Schema migrations in order: ``MIGRATIONS[i]`` takes a database from version ``i`` to
 #: ``i + 1``. To change the schema append a function here; never edit one that has shipped.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (migrate_1, migrate_2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (migrate_1, migrate_2, migrate_3)
 
 #: Schema version this code writes (``PRAGMA user_version``).
 SCHEMA_VERSION = len(MIGRATIONS)

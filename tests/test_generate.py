@@ -25,7 +25,8 @@ needs_roster = pytest.mark.skipif(not ROSTER.is_file(), reason=f"real roster not
 SCHOOL_COLUMNS = ["school_id", "name", "needs", "need_categories", "grades", "latitude", "longitude",
                   "enrollment", "frl_pct", "preferred_partner_types"]
 PARTNER_COLUMNS = ["partner_id", "name", "offerings", "partner_type", "offering_categories", "grades",
-                   "latitude", "longitude", "service_radius_km", "remote", "capacity"]
+                   "latitude", "longitude", "service_radius_km", "remote", "capacity",
+                   "contact_name", "contact_email", "website"]
 PARTNERSHIP_COLUMNS = ["school_id", "partner_id", "outcome", "start_date"]
 BAND = re.compile(r"^(PK|K|[1-9]|1[0-2])(?:-(PK|K|[1-9]|1[0-2]))?$")
 
@@ -121,6 +122,21 @@ def test_columns_are_the_contract(data):
     assert list(data.schools.columns) == SCHOOL_COLUMNS
     assert list(data.partners.columns) == PARTNER_COLUMNS
     assert list(data.partnerships.columns) == PARTNERSHIP_COLUMNS
+
+
+def test_contacts_are_valid_and_partial(data):
+    from matcher.data import validate_partners
+    from matcher.generate.partners import CONTACT_SHARES
+
+    p = data.partners
+    for column, share in CONTACT_SHARES.items():
+        assert abs((p[column] != "").mean() - share) < 0.1, column
+    assert p["contact_email"].str.fullmatch(r"(|[a-z]+(\.[a-z]+)?@[a-z0-9]+\.(org|com|edu|gov))").all()
+    assert p["website"].str.fullmatch(r"(|https://www\.[a-z0-9]+\.(org|com|edu|gov))").all()
+    named = p["contact_name"] != ""
+    assert p.loc[named & (p["contact_email"] != ""), "contact_email"].str.contains(r"\.").all()
+    validated = validate_partners(p)  # the data contract accepts them
+    assert validated["contact_email"].tolist() == p["contact_email"].tolist()
 
 
 def test_school_values(data):

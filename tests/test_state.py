@@ -328,7 +328,7 @@ def test_creates_folder_and_stores_schema_version(tmp_path):
     path = tmp_path / "a" / "b" / "outreach.db"
     OutreachStore(path)
     assert path.is_file()
-    assert _pragma(path, "user_version") == workspace.SCHEMA_VERSION == 2
+    assert _pragma(path, "user_version") == workspace.SCHEMA_VERSION == 3
     assert _pragma(path, "application_id") == workspace.APPLICATION_ID
     # Reopening an up-to-date store changes nothing and keeps the events.
     OutreachStore(path).record("S1", "P1", "contacted")
@@ -339,12 +339,12 @@ def test_migrations_run_forward_step_by_step(tmp_path, monkeypatch):
     path = tmp_path / "o.db"
     OutreachStore(path, clock=Clock()).record("S1", "P1", "partnered")
 
-    def migrate_3(conn: sqlite3.Connection) -> None:
+    def migrate_next(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE events ADD COLUMN author TEXT NOT NULL DEFAULT ''")
 
-    monkeypatch.setattr(workspace, "MIGRATIONS", (*workspace.MIGRATIONS, migrate_3))
+    monkeypatch.setattr(workspace, "MIGRATIONS", (*workspace.MIGRATIONS, migrate_next))
     store = OutreachStore(path)
-    assert _pragma(path, "user_version") == 3
+    assert _pragma(path, "user_version") == workspace.SCHEMA_VERSION + 1
     assert [e.status for e in store.history("S1", "P1")] == ["partnered"]
 
 
@@ -352,15 +352,15 @@ def test_failed_migration_leaves_the_file_as_it_was(tmp_path, monkeypatch):
     path = tmp_path / "o.db"
     OutreachStore(path).record("S1", "P1", "partnered")
 
-    def migrate_3(conn: sqlite3.Connection) -> None:
+    def migrate_next(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE events ADD COLUMN author TEXT")
         conn.execute("this is not sql")
 
-    monkeypatch.setattr(workspace, "MIGRATIONS", (*workspace.MIGRATIONS, migrate_3))
+    monkeypatch.setattr(workspace, "MIGRATIONS", (*workspace.MIGRATIONS, migrate_next))
     with pytest.raises(StateError):
         OutreachStore(path)
     monkeypatch.undo()
-    assert _pragma(path, "user_version") == 2
+    assert _pragma(path, "user_version") == workspace.SCHEMA_VERSION
     assert OutreachStore(path).count() == 1
 
 

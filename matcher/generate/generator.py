@@ -86,13 +86,14 @@ def generate(
 
     # Independent streams, so schools do not change when only n_partners does (and vice versa).
     seq = np.random.SeedSequence(int(seed))
-    pop_rng, school_rng, partner_rng, link_rng = (np.random.default_rng(s) for s in seq.spawn(4))
+    pop_rng, school_rng, partner_rng, link_rng, contact_rng = (np.random.default_rng(s) for s in seq.spawn(5))
 
     world = World.build(tax, pop_rng)
     n_metros = metro_count(n_schools, n_partners)
     # Through the modules, so a test (or a script) can watch the hidden truth go by.
     school_table, s_truth = schools.make_schools(n_schools, world, ros, n_metros, school_rng)
     partner_table, p_truth = partners.make_partners(n_partners, world, ros, n_metros, partner_rng)
+    partner_table = partners.add_contacts(partner_table, contact_rng)
     if n_partnerships is None:
         n_partnerships = history.default_partnerships(n_schools, n_partners)
     links = history.draw_partnerships(s_truth, p_truth, int(n_partnerships), link_rng)

@@ -11,7 +11,8 @@ from matcher.generate.bands import band_text, parse_band
 from matcher.generate.dataset import row_ids
 from matcher.generate.history import Side
 from matcher.generate.organisations import GENERAL_SHARE
-from matcher.generate.places import SAINTS, SURNAMES, headquarters, locations, place_names, random_items
+from matcher.generate.places import (FIRST_NAMES, SAINTS, SURNAMES, headquarters, locations, place_names,
+                                     random_items)
 from matcher.generate.roster import Roster
 from matcher.generate.templates import (OFFER_CLOSING, OFFER_CONTEXT, OFFER_MAIN, OFFER_SECONDARY, finish_text,
                                         pick_templates, render, sentences)
@@ -22,6 +23,10 @@ _RADII_P = (0.05, 0.14, 0.14, 0.16, 0.14, 0.12, 0.08, 0.07, 0.04, 0.03, 0.03)
 #: Share of partners that leave ``service_radius_km`` blank (in person, they then serve within
 #: :data:`~matcher.config.DEFAULT_SERVICE_RADIUS_KM`).
 BLANK_RADIUS_SHARE = 0.12
+#: Shares of partners that give a contact person, an email address and a website.
+CONTACT_SHARES = {"contact_name": 0.65, "contact_email": 0.60, "website": 0.80}
+#: The web domain's ending by partner type (``.org`` otherwise).
+_TLD = {"business": "com", "higher_education": "edu", "government": "gov"}
 
 
 def make_partners(n: int, world: World, roster: Roster | None, n_metros: int,
@@ -213,3 +218,29 @@ def _partner_text(world: World, rng: np.random.Generator, cats: np.ndarray, kind
                                        volunteers=helpers)[says_online])
     text = text + render(tuple(t for t, _ in OFFER_CLOSING), closing, slots)
     return finish_text(rng, text)
+
+
+def add_contacts(table: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Fill the optional contact columns of a partners table, for the shares in :data:`CONTACT_SHARES`.
+
+    The email is the person's (``first.last@``) or, without a person,
+    ``info@`` the partner's domain, which is its name's first words.
+    """
+    n = len(table)
+    given, surname = random_items(rng, FIRST_NAMES, n), random_items(rng, SURNAMES, n)
+    has = {c: rng.random(n) < share for c, share in CONTACT_SHARES.items()}
+    out = table.copy()
+    person, email, site = [""] * n, [""] * n, [""] * n
+    for i, (name, ptype) in enumerate(zip(table["name"].tolist(), table["partner_type"].tolist())):
+        words = ["".join(ch for ch in w if ch.isalnum()) for w in name.lower().split()]
+        domain = "".join([w for w in words if w and w not in ("the", "of", "and", "for")][:3]) or "partner"
+        domain = f"{domain}.{_TLD.get(ptype, 'org')}"
+        if has["contact_name"][i]:
+            person[i] = f"{given[i]} {surname[i]}"
+        if has["contact_email"][i]:
+            local = ".".join("".join(ch for ch in w if ch.isalnum()) for w in person[i].lower().split()) or "info"
+            email[i] = f"{local}@{domain}"
+        if has["website"][i]:
+            site[i] = f"https://www.{domain}"
+    out["contact_name"], out["contact_email"], out["website"] = person, email, site
+    return out

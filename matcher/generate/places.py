@@ -77,6 +77,12 @@ SURNAMES = (
     "Campbell", "Mitchell", "Carter", "Roberts", "Patel", "Kim", "Chen", "Okafor", "Cohen",
     "O'Brien", "Yamamoto", "Haddad", "Kowalski", "Novak", "Singh", "Okoye",
 )
+#: Given names of partners' contact people.
+FIRST_NAMES = (
+    "Maria", "James", "Aisha", "Daniel", "Sofia", "Michael", "Keisha", "David", "Ana", "Robert",
+    "Priya", "Luis", "Grace", "Kevin", "Fatima", "Thomas", "Mei", "Carlos", "Hannah", "Andre",
+    "Olivia", "Jamal", "Rosa", "Ethan", "Leah", "Marcus", "Yesenia", "Samuel", "Nora", "Omar",
+)
 SAINTS = ("Mary", "Joseph", "Anne", "Francis", "Luke", "Paul", "Catherine", "Vincent", "Monica")
 
 

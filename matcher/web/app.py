@@ -365,11 +365,17 @@ def _change_routes(app: FastAPI, svc: Service, kind: str, body_model) -> None:
     for fn in (get_row, create, replace, remove):  # real annotations: FastAPI reads them (no postponed strings)
         fn.__annotations__ = {"request": Request, "entity_id": str, **({"body": body_model} if fn in (create, replace) else {})}
     path = f"/api/{plural}/{{entity_id:entity}}"
-    app.get(path, responses=ERRORS, tags=[plural], name=f"get_{kind}", summary=f"A {kind}'s row",
+    app.get(path, responses=ERRORS, tags=[plural], name=f"get_{kind}", operation_id=f"get_{kind}",
+            summary=f"A {kind}'s row",
             description=f"The {kind}'s row as the workspace holds it (the {plural}.csv columns).")(get_row)
     app.post(path, status_code=201, response_model=ChangeOut, responses=CHANGE_ERRORS, tags=[plural],
              name=f"create_{kind}", summary=f"Create a {kind}", description=f"Create a {kind}: {what}.")(create)
-    app.post(f"/api/{plural}", status_code=201, response_model=ChangeOut, responses=CHANGE_ERRORS, tags=[plural],
+    # The created row is at its id (the change's own `id` is not a row id: said so for clients and fuzzers).
+    created = {201: {"links": {f"Get{kind.title()}": {
+        "operationId": f"get_{kind}", "parameters": {"entity_id": f"$response.body#/{kind}_id"},
+        "description": f"The {kind} just created."}}}}
+    app.post(f"/api/{plural}", status_code=201, response_model=ChangeOut, responses={**CHANGE_ERRORS, **created},
+             tags=[plural],
              name=f"create_{kind}_with_id", summary=f"Create a {kind} (id in the body)",
              description=f"Create a {kind} whose `{kind}_id` is in the body, so a bad id is reported with every "
                          f"other bad field (the intake form uses this): {what}.")(create_with_id)
