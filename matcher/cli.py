@@ -16,6 +16,7 @@ import click
 from matcher import config
 from matcher.cli_catalog import partners, schools, user_name, users
 from matcher.errors import DataError, MatcherError, in_words
+from matcher.matches import strength
 from matcher.state import STATUSES
 
 #: How the library's parameters read on the command line (see :func:`matcher.errors.in_words`).
@@ -269,13 +270,15 @@ def _to_table(title: str, matches) -> str:
         return "\n".join(lines)
     name_w = min(36, max(4, *(len(m.name) for m in matches)))
     kind = matches[0].kind
-    header = f"{'#':>3}  {kind:<{name_w}}  {'type' if kind == 'partner' else 'grades':<16}  {'score':>5}  {'distance':>9}  why"
+    header = (f"{'#':>3}  {kind:<{name_w}}  {'type' if kind == 'partner' else 'grades':<16}  {'score':>5}  "
+              f"{'match':<8}  {'distance':>9}  why")
     lines += [header, "-" * len(header)]
     for m in matches:
         name = m.name if len(m.name) <= name_w else m.name[: name_w - 1] + "…"
         kind_col = (m.partner_type or "-") if kind == "partner" else (m.grades or "-")
         dist = "-" if m.distance_km is None else f"{m.distance_km:.1f} km"
-        lines.append(f"{m.rank:>3}  {name:<{name_w}}  {kind_col:<16}  {m.score:5.3f}  {dist:>9}  {'; '.join(m.reasons)}")
+        lines.append(f"{m.rank:>3}  {name:<{name_w}}  {kind_col:<16}  {m.score:5.3f}  {strength(m.score):<8}  {dist:>9}  "
+                     f"{'; '.join(m.reasons)}")
     return "\n".join(lines)
 
 

@@ -243,15 +243,7 @@ class OutreachStore:
             raise StateError(f"note must be text, not {type(note).__name__}")
         note = note.strip()
         with self.db.transaction() as conn:
-            # Read the clock inside the write lock so created_at never goes
-            # backwards relative to id order among writers sharing a clock.
-            created_at = iso(self.db.clock())
-            cur = conn.execute(
-                "INSERT INTO events (school_id, partner_id, status, note, created_at, user) VALUES (?, ?, ?, ?, ?, ?)",
-                (school_id, partner_id, status, note, created_at, str(user or "")),
-            )
-            event_id = int(cur.lastrowid)  # type: ignore[arg-type]
-        return Event(event_id, school_id, partner_id, status, note, created_at, str(user or ""))
+            return self._append(conn, school_id, partner_id, status, note, user)
 
     def undo(self, school_id: str, partner_id: str, user: str = "") -> Event:
         """Undo the pair's latest event: record the status it had before again, or ``cleared`` if none.
@@ -290,13 +282,19 @@ class OutreachStore:
                 raise NothingToUndo(f"no outreach is recorded for {school_id} and {partner_id}: nothing to undo")
             status = last[1][1] if len(last) > 1 else CLEARED
             note = f"undo of #{last[0][0]} ({last[0][1].replace('_', ' ')})"
-            created_at = iso(self.db.clock())
-            cur = conn.execute(
-                "INSERT INTO events (school_id, partner_id, status, note, created_at, user) VALUES (?, ?, ?, ?, ?, ?)",
-                (school_id, partner_id, status, note, created_at, str(user or "")),
-            )
-            event_id = int(cur.lastrowid)  # type: ignore[arg-type]
-        return Event(event_id, school_id, partner_id, status, note, created_at, str(user or ""))
+            return self._append(conn, school_id, partner_id, status, note, user)
+
+    def _append(self, conn, school_id: str, partner_id: str, status: str, note: str, user: str) -> Event:
+        """Insert one event inside the caller's write transaction."""
+        # The clock is read inside the write lock, so created_at never goes backwards
+        # relative to id order among writers sharing a clock.
+        created_at = iso(self.db.clock())
+        cur = conn.execute(
+            "INSERT INTO events (school_id, partner_id, status, note, created_at, user) VALUES (?, ?, ?, ?, ?, ?)",
+            (school_id, partner_id, status, note, created_at, str(user or "")),
+        )
+        return Event(int(cur.lastrowid), school_id, partner_id, status, note, created_at,  # type: ignore[arg-type]
+                     str(user or ""))
 
     # ------------------------------------------------------------------ reading
 

@@ -30,11 +30,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -46,38 +41,16 @@ pytest.importorskip("uvicorn", reason="the web extra is not installed (pip insta
 pytest.importorskip("selenium", reason="selenium is not installed (pip install selenium)")
 
 from click.testing import CliRunner  # noqa: E402
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import WebDriverException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from browser import MARKS, ROOT, chromium, get_json, serious_violations, serving  # noqa: E402
+
 from matcher.cli import main  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BIN") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
-        reason=f"needs chromium and chromedriver ({CHROMIUM}, {CHROMEDRIVER}): apt-get install -y chromium chromium-driver",
-    ),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get_json(url: str):
-    with urllib.request.urlopen(url, timeout=5) as r:  # loopback only
-        return json.loads(r.read())
+pytestmark = MARKS
 
 
 @pytest.fixture(scope="module")
@@ -85,54 +58,14 @@ def server(model_file, tmp_path_factory):
     """`matcher serve` in a subprocess on a free loopback port; yields (base url, model path, db path)."""
     model = Path(os.environ.get("MATCHER_WEB_TEST_MODEL") or model_file)
     tmp = tmp_path_factory.mktemp("web")
-    db = tmp / "outreach.db"
-    port = _free_port()
-    if "serve" in main.commands:  # the real command, once the CLI has it
-        cmd = [sys.executable, "-m", "matcher", "serve", "--model", str(model), "--db", str(db), "--port", str(port)]
-    else:
-        cmd = [sys.executable, "-c", "import sys; from matcher.web import serve; "
-               "serve(sys.argv[1], sys.argv[2], '127.0.0.1', int(sys.argv[3]), None)", str(model), str(db), str(port)]
-    env = {k: v for k, v in os.environ.items() if k != "MATCHER_TOKEN"}
-    log = open(tmp / "server.log", "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            _get_json(base + "/api/health")
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.close()
-                pytest.fail("the server did not start:\n" + (tmp / "server.log").read_text())
-            time.sleep(0.1)
-    yield base, model, db
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+    with serving(model, tmp / "outreach.db", tmp / "server.log") as (base, _):
+        yield base, model, tmp / "outreach.db"
 
 
 @pytest.fixture(scope="module")
 def browser():
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1200,1500", f"--user-data-dir={tempfile.mkdtemp(prefix='matcher-chromium-')}"]:
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    try:
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    except WebDriverException as exc:
-        pytest.skip(f"chromium could not start: {exc.msg}")
-    driver.implicitly_wait(0)
-    yield driver
-    driver.quit()
+    with chromium(1200, 1500) as driver:
+        yield driver
 
 
 def cli_ids(model: Path, db: Path, school: str) -> list[str]:
@@ -155,7 +88,7 @@ def console_errors(driver) -> list[str]:
 def test_pick_school_record_status_and_reload(server, browser, tmp_path):
     base, model, db = server
     wait = WebDriverWait(browser, 10)
-    school = _get_json(base + "/api/schools?limit=1")[0]  # the first school by id
+    school = get_json(base + "/api/schools?limit=1")[0]  # the first school by id
     browser.get(base + "/")
     assert browser.find_element(By.CSS_SELECTOR, "label[for=school]").text.startswith("School")
 
@@ -245,24 +178,12 @@ def _send(url: str, method: str, body=None):
 
 
 def _schools(base: str) -> list[str]:
-    return [s["school_id"] for s in _get_json(base + "/api/schools?limit=200")]
+    return [s["school_id"] for s in get_json(base + "/api/schools?limit=200")]
 
 
 def _longest_list(base: str, skip: int = 1) -> str:
     """The school with the most partners suggested, after the first ``skip`` (which other tests change)."""
-    return max(_schools(base)[skip:], key=lambda s: (len(_get_json(f"{base}/api/schools/{s}/recommendations")), s))
-
-
-def _serious_axe_violations(driver, script: str | None = None) -> list[dict]:
-    """axe-core's serious and critical violations on the page as it is now ([] without axe-selenium-python)."""
-    try:
-        from axe_selenium_python import Axe
-        from axe_selenium_python.axe import _DEFAULT_SCRIPT
-    except ImportError:
-        return []
-    axe = Axe(driver, script or os.environ.get("MATCHER_AXE_JS") or _DEFAULT_SCRIPT)
-    axe.inject()
-    return [v for v in axe.run()["violations"] if v["impact"] in ("serious", "critical")]
+    return max(_schools(base)[skip:], key=lambda s: (len(get_json(f"{base}/api/schools/{s}/recommendations")), s))
 
 
 @pytest.fixture
@@ -297,14 +218,14 @@ def test_status_confirmed_beside_the_card_and_undone(server, browser):
     wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, f"{first} .confirm"), "Recorded “Do not contact”"))
     assert "gone" in browser.find_element(By.CSS_SELECTOR, first).get_attribute("class")
     assert "do not contact" in browser.find_element(By.CSS_SELECTOR, f"{first} .badge").text
-    assert _serious_axe_violations(browser) == []  # the marked card and the confirmation read well too
+    assert serious_violations(browser) == []  # the marked card and the confirmation read well too
     undo = browser.switch_to.active_element
     assert undo.text == "Undo"
     undo.send_keys(Keys.ENTER)
     wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, f"{first} .confirm"), "Undone"))
     assert "back to no status" in browser.find_element(By.CSS_SELECTOR, f"{first} .confirm").text
     assert "gone" not in browser.find_element(By.CSS_SELECTOR, first).get_attribute("class")
-    history = _get_json(f"{base}/api/schools/{school}/partners/{ids[0]}/status")
+    history = get_json(f"{base}/api/schools/{school}/partners/{ids[0]}/status")
     assert [e["status"] for e in history] == ["do_not_contact", "cleared"]
 
     # After a reload the list is the CLI's, the first partner back in its place.
@@ -318,7 +239,7 @@ def test_search_and_filters_narrow_the_list_in_the_address(server, browser):
     base, _, _ = server
     wait = WebDriverWait(browser, 10)
     school = _longest_list(base)
-    rows = _get_json(f"{base}/api/schools/{school}/recommendations")
+    rows = get_json(f"{base}/api/schools/{school}/recommendations")
     full = [r["partner_id"] for r in rows]
     target = rows[1]  # a partner that is not first: after filtering it keeps its rank
     word = next(w for w in target["name"].lower().split() if len(w) > 3)[:5]
@@ -337,7 +258,7 @@ def test_search_and_filters_narrow_the_list_in_the_address(server, browser):
     # The API narrows the same way, from the same address.
     params = [(k, v) for k, v in parse_qsl(urlsplit(browser.current_url).query) if k != "school"]
     assert all(v for _, v in params)  # the address holds only the filters set (the page drops blank fields)
-    api = _get_json(f"{base}/api/schools/{school}/recommendations?{urlencode(params)}")
+    api = get_json(f"{base}/api/schools/{school}/recommendations?{urlencode(params)}")
     assert [r["partner_id"] for r in api] == narrowed
     # The address is the view: opened afresh it shows the same list; "Clear filters" shows them all.
     browser.get(browser.current_url)
@@ -354,12 +275,12 @@ def test_explanation_shows_both_texts_marked_and_the_contact(server, browser):
 
     base, _, _ = server
     school = _longest_list(base)
-    partner = _get_json(f"{base}/api/schools/{school}/recommendations")[0]["partner_id"]
-    row = _get_json(f"{base}/api/partners/{partner}")
+    partner = get_json(f"{base}/api/schools/{school}/recommendations")[0]["partner_id"]
+    row = get_json(f"{base}/api/partners/{partner}")
     row.pop("partner_id")
     row.update(contact_name="Ana Ruiz", contact_email="ana.ruiz@example.org", website="https://example.org/schools")
     _send(f"{base}/api/partners/{partner}", "PUT", row)  # a live change: no retraining
-    ex = _get_json(f"{base}/api/schools/{school}/partners/{partner}/explain")
+    ex = get_json(f"{base}/api/schools/{school}/partners/{partner}/explain")
     assert ex["contact"] == {"contact_name": "Ana Ruiz", "contact_email": "ana.ruiz@example.org",
                              "website": "https://example.org/schools"}
 
@@ -414,10 +335,9 @@ def test_keyboard_reaches_and_works_the_status_buttons(server, browser):
 
 @pytest.mark.parametrize("width,height", [(1366, 900), (390, 844)], ids=["laptop", "phone"])
 def test_layout_and_axe_on_every_view(server, browser, viewport, width, height, tmp_path):
-    axe_selenium = pytest.importorskip("axe_selenium_python", reason="pip install axe-selenium-python (runs axe-core)")
     base, _, _ = server
     school = _longest_list(base, skip=2)
-    partner = _get_json(f"{base}/api/schools/{school}/recommendations")[0]["partner_id"]
+    partner = get_json(f"{base}/api/schools/{school}/recommendations")[0]["partner_id"]
     views = {
         "school list": f"/?school={school}",
         "filtered list": f"/?school={school}&delivery=in_person",
@@ -430,8 +350,8 @@ def test_layout_and_axe_on_every_view(server, browser, viewport, width, height, 
     for name, path in views.items():
         browser.get(base + path)
         WebDriverWait(browser, 10).until(EC.presence_of_element_located((By.ID, "results-heading")))
-        bad = _serious_axe_violations(browser)
-        assert bad == [], f"{name} at {width} px: {axe_selenium.Axe(browser).report(bad)}"
+        bad = serious_violations(browser)
+        assert bad == [], f"{name} at {width} px: {bad}"
         size = browser.execute_script("return [document.documentElement.scrollWidth, innerWidth]")
         assert size[0] <= size[1], f"{name} at {width} px is wider than the screen: {size}"
 

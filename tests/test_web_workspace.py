@@ -20,15 +20,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
+import urllib.error
 from pathlib import Path
 
 import pytest
@@ -36,27 +30,16 @@ import pytest
 pytest.importorskip("fastapi", reason="the web extra is not installed (pip install 'matcher[web]')")
 pytest.importorskip("uvicorn", reason="the web extra is not installed (pip install 'matcher[web]')")
 pytest.importorskip("selenium", reason="selenium is not installed (pip install selenium)")
-axe_selenium = pytest.importorskip("axe_selenium_python", reason="axe-selenium-python is not installed")
+pytest.importorskip("axe_selenium_python", reason="axe-selenium-python is not installed")
 
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import WebDriverException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
+from browser import MARKS, chromium, get, get_json, serious_violations, serving  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("CHROMIUM_BIN") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BIN") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
 WIDTHS = {1366: 900, 390: 844}
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
-        reason=f"needs chromium and chromedriver ({CHROMIUM}, {CHROMEDRIVER}): apt-get install -y chromium chromium-driver",
-    ),
-]
+pytestmark = MARKS
 
 # A pantry next to S1 (40.00, -75.00) offering just what S1 asks for.
 PANTRY = {
@@ -70,70 +53,18 @@ PANTRY = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as r:  # loopback only
-        return r.read()
-
-
-def _json(url: str):
-    return json.loads(_get(url))
-
-
 @pytest.fixture(scope="module")
 def server(model_file, tmp_path_factory):
     """`matcher serve` on a free loopback port with its own workspace; yields the base url and the process."""
     tmp = tmp_path_factory.mktemp("workspace-web")
-    port = _free_port()
-    cmd = [sys.executable, "-m", "matcher", "serve", "--model", str(model_file), "--db", str(tmp / "outreach.db"),
-           "--port", str(port)]
-    env = {k: v for k, v in os.environ.items() if k != "MATCHER_TOKEN"}
-    log = open(tmp / "server.log", "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            _json(base + "/api/health")
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                log.close()
-                pytest.fail("the server did not start:\n" + (tmp / "server.log").read_text())
-            time.sleep(0.1)
-    yield base, proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+    with serving(model_file, tmp / "outreach.db", tmp / "server.log") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def browser():
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1366,900", "--hide-scrollbars",
-                f"--user-data-dir={tempfile.mkdtemp(prefix='matcher-chromium-')}"]:
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    try:
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    except WebDriverException as exc:
-        pytest.skip(f"chromium could not start: {exc.msg}")
-    driver.implicitly_wait(0)
-    yield driver
-    driver.quit()
+    with chromium(1366, 900, "--hide-scrollbars") as driver:
+        yield driver
 
 
 def viewport(driver, width: int) -> None:
@@ -146,15 +77,6 @@ def console_errors(driver) -> list[str]:
     """Errors in the browser console, except the API's refusals the forms show (the browser logs each 4xx)."""
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"
             and "the server responded with a status of 4" not in e["message"]]
-
-
-def serious_violations(driver) -> list[str]:
-    """axe-core's serious and critical violations on the page, one line each."""
-    axe = axe_selenium.Axe(driver)
-    axe.inject()
-    results = axe.run()
-    return [f"{v['id']} ({v['impact']}): {v['help']}: " + "; ".join(n["html"][:120] for n in v["nodes"][:3])
-            for v in results["violations"] if v.get("impact") in ("serious", "critical")]
 
 
 def check_view(driver, name: str) -> None:
@@ -199,7 +121,7 @@ def school_list(driver) -> str:
 def test_intake_form_adds_a_partner_that_is_suggested_at_once(server, browser):
     base, proc = server
     wait = WebDriverWait(browser, 15)
-    before = [r["partner_id"] for r in _json(base + "/api/schools/S1/recommendations")]
+    before = [r["partner_id"] for r in get_json(base + "/api/schools/S1/recommendations")]
     assert "P100" not in before
     browser.get(base + "/partners/new")
     assert browser.find_element(By.CSS_SELECTOR, "label[for=f-name]").text.startswith("Name")
@@ -212,10 +134,10 @@ def test_intake_form_adds_a_partner_that_is_suggested_at_once(server, browser):
     saved.find_element(By.LINK_TEXT, "See the schools this partner could serve").click()
     wait.until(EC.presence_of_element_located((By.ID, "results-heading")))
     assert "partner=P100" in browser.current_url
-    first = _json(base + "/api/partners/P100/recommendations")[0]
+    first = get_json(base + "/api/partners/P100/recommendations")[0]
     assert first["school_id"] == "S1"  # the school whose need it meets, first
     assert "S1" in school_list(browser)
-    now = [r["partner_id"] for r in _json(base + "/api/schools/S1/recommendations")]
+    now = [r["partner_id"] for r in get_json(base + "/api/schools/S1/recommendations")]
     assert now[0] == "P100", now  # and S1 sees it first, from the same running server
     browser.get(base + "/?school=S1")
     wait.until(EC.presence_of_element_located((By.ID, "results-heading")))
@@ -249,7 +171,7 @@ def test_several_bad_fields_show_every_error_at_once_and_keep_what_was_typed(ser
         assert browser.find_element(By.ID, f"f-{name}").get_attribute("value") == value, name
     assert browser.find_element(By.CSS_SELECTOR, "input[name=offering_categories][value=science_engineering]").is_selected()
     with pytest.raises(urllib.error.HTTPError):
-        _get(base + "/api/partners/P200")  # nothing saved
+        get(base + "/api/partners/P200")  # nothing saved
     check_view(browser, "partner-errors")
 
     # A summary link takes the keyboard to its field.
@@ -261,7 +183,7 @@ def test_several_bad_fields_show_every_error_at_once_and_keep_what_was_typed(ser
                    "capacity": "2", "service_radius_km": "15"})
     browser.find_element(By.CSS_SELECTOR, "#entity-form button[type=submit]").click()
     wait.until(EC.visibility_of_element_located((By.ID, "saved")))
-    assert _json(base + "/api/partners/P200")["name"] == "Robot Club"
+    assert get_json(base + "/api/partners/P200")["name"] == "Robot Club"
     assert console_errors(browser) == []
 
 
@@ -291,7 +213,7 @@ def test_without_javascript_the_server_answers_the_same_way(server, browser):
         assert "P300 was added" in browser.find_element(By.ID, "saved").text
     finally:
         browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
-    assert _json(base + "/api/partners/P300")["capacity"] == 3
+    assert get_json(base + "/api/partners/P300")["capacity"] == 3
 
 
 # --------------------------------------------------------------------------- the school needs form
@@ -300,7 +222,7 @@ def test_without_javascript_the_server_answers_the_same_way(server, browser):
 def test_editing_a_schools_needs_changes_its_list(server, browser):
     base, _ = server
     wait = WebDriverWait(browser, 15)
-    before = [r["partner_id"] for r in _json(base + "/api/schools/S5/recommendations")]
+    before = [r["partner_id"] for r in get_json(base + "/api/schools/S5/recommendations")]
     assert before[0] == "P5"  # classroom coaching
     browser.get(base + "/schools/edit")
     check_view(browser, "school-pick")
@@ -318,7 +240,7 @@ def test_editing_a_schools_needs_changes_its_list(server, browser):
     saved.find_element(By.LINK_TEXT, "See this school's suggestions").click()
     wait.until(EC.presence_of_element_located((By.ID, "results-heading")))
     assert "school=S5" in browser.current_url
-    after = [r["partner_id"] for r in _json(base + "/api/schools/S5/recommendations")]
+    after = [r["partner_id"] for r in get_json(base + "/api/schools/S5/recommendations")]
     assert after[0] == "P4" and after != before  # the museum now
     assert school_list(browser).index("P4") < school_list(browser).index("P5")
     assert console_errors(browser) == []
@@ -410,12 +332,12 @@ def test_outreach_log_record_filter_and_export(server, browser):
     # The CSV of the filtered log: one row per event, the pair's status, the note safe for a spreadsheet.
     link = browser.find_element(By.ID, "csv-link").get_attribute("href")
     assert link.startswith(base + "/api/outreach.csv?") and "school=pine" in link
-    rows = list(csv.DictReader(io.StringIO(_get(link).decode("utf-8"))))
+    rows = list(csv.DictReader(io.StringIO(get(link).decode("utf-8"))))
     assert [(r["school_id"], r["partner_id"], r["status"], r["pair_status"]) for r in rows] == [
         ("S2", "P2", "shortlisted", "declined"), ("S2", "P2", "declined", "declined")]
     assert rows[1]["note"] == "'=no room this term" and rows[1]["user"] == "local"
     assert rows[1]["school_name"] == "Pine Middle School"
-    everything = list(csv.DictReader(io.StringIO(_get(base + "/api/outreach.csv").decode("utf-8"))))
+    everything = list(csv.DictReader(io.StringIO(get(base + "/api/outreach.csv").decode("utf-8"))))
     assert len(everything) == 3 and everything[0]["note"] == "Called Ana; call back on Friday"
     assert console_errors(browser) == []
 
@@ -435,7 +357,7 @@ def test_record_the_next_step_of_a_pair_from_its_card(server, browser):
     assert "status=contacted" in browser.current_url  # the filters stay
     assert browser.find_elements(By.CSS_SELECTOR, "ol.pairs > li.pair") == []  # no longer "contacted"
     assert "Recorded “Partnered”" in browser.find_element(By.ID, "flash").text
-    events = _json(base + "/api/schools/S1/partners/P1/status")
+    events = get_json(base + "/api/schools/S1/partners/P1/status")
     assert [e["status"] for e in events] == ["contacted", "partnered"]
 
 
@@ -447,37 +369,22 @@ def test_a_viewer_sees_the_forms_read_only_and_why(model_file, tmp_path, browser
 
     db = tmp_path / "outreach.db"
     token = Accounts(db).add("vi", "viewer")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "MATCHER_TOKEN"}
-    proc = subprocess.Popen([sys.executable, "-m", "matcher", "serve", "--model", str(model_file), "--db", str(db),
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                _get(base + "/api/health")
-            except urllib.error.HTTPError:  # 401: it is up, and asks for the token
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.1)
-        browser.get(f"{base}/partners/new?token={token}")  # the session cookie; the token leaves the address
-        assert "token" not in browser.current_url
-        note = browser.find_element(By.ID, "role-note")
-        assert "vi (viewer)" in note.text and "cannot add a partner" in note.text
-        assert browser.find_elements(By.ID, "entity-form") == []
-        browser.get(base + "/schools/edit?school=S1")
-        assert "read-only" in browser.find_element(By.ID, "role-note").text
-        assert not browser.find_element(By.ID, "f-needs").is_enabled()
-        assert "hungry" in browser.find_element(By.ID, "f-needs").get_attribute("value")
-        assert browser.find_elements(By.CSS_SELECTOR, "#entity-form button[type=submit]") == []
-        check_view(browser, "school-viewer")
-        browser.get(base + "/outreach")
-        assert "viewers can read the log" in browser.find_element(By.ID, "record-note").text.lower()
-        assert browser.find_elements(By.ID, "record-form") == []
-        assert console_errors(browser) == []
-    finally:
-        browser.delete_all_cookies()
-        proc.terminate()
-        proc.wait(timeout=10)
+    with serving(model_file, db, tmp_path / "server.log") as (base, _):
+        try:
+            browser.get(f"{base}/partners/new?token={token}")  # the session cookie; the token leaves the address
+            assert "token" not in browser.current_url
+            note = browser.find_element(By.ID, "role-note")
+            assert "vi (viewer)" in note.text and "cannot add a partner" in note.text
+            assert browser.find_elements(By.ID, "entity-form") == []
+            browser.get(base + "/schools/edit?school=S1")
+            assert "read-only" in browser.find_element(By.ID, "role-note").text
+            assert not browser.find_element(By.ID, "f-needs").is_enabled()
+            assert "hungry" in browser.find_element(By.ID, "f-needs").get_attribute("value")
+            assert browser.find_elements(By.CSS_SELECTOR, "#entity-form button[type=submit]") == []
+            check_view(browser, "school-viewer")
+            browser.get(base + "/outreach")
+            assert "viewers can read the log" in browser.find_element(By.ID, "record-note").text.lower()
+            assert browser.find_elements(By.ID, "record-form") == []
+            assert console_errors(browser) == []
+        finally:
+            browser.delete_all_cookies()
