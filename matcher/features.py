@@ -183,9 +183,14 @@ def best_sentence_dots(s_text: np.ndarray, p: PartnerFeatures, whole: np.ndarray
     multi = np.flatnonzero(p.sentence_count > 0)
     if len(multi) == 0:
         return best
-    idx = np.concatenate([np.arange(a, a + c) for a, c in zip(p.sentence_start[multi], p.sentence_count[multi])])
-    dots = s_text @ p.sentences[idx].T
-    starts = np.concatenate([[0], np.cumsum(p.sentence_count[multi])[:-1]])
+    counts = p.sentence_count[multi].astype(np.int64)
+    starts = np.cumsum(counts) - counts
+    first = p.sentence_start[multi].astype(np.int64)
+    if np.array_equal(first - first[0], starts):  # stored one after another (a fitted model): a view, no copy
+        sent = p.sentences[first[0] : first[0] + int(counts.sum())]
+    else:
+        sent = p.sentences[np.repeat(first - starts, counts) + np.arange(int(counts.sum()))]
+    dots = s_text @ sent.T
     best[:, multi] = np.maximum.reduceat(dots, starts, axis=1)
     return best
 
