@@ -186,11 +186,12 @@ def best_sentence_dots(s_text: np.ndarray, p: PartnerFeatures, whole: np.ndarray
     counts = p.sentence_count[multi].astype(np.int64)
     starts = np.cumsum(counts) - counts
     first = p.sentence_start[multi].astype(np.int64)
+    total = int(counts.sum())
     if np.array_equal(first - first[0], starts):  # stored one after another (a fitted model): a view, no copy
-        sent = p.sentences[first[0] : first[0] + int(counts.sum())]
-    else:
-        sent = p.sentences[np.repeat(first - starts, counts) + np.arange(int(counts.sum()))]
-    dots = s_text @ sent.T
+        dots = s_text @ p.sentences[first[0] : first[0] + total].T
+    else:  # after live changes, or a subset: gather the smaller side (the sentence rows, or the dot columns)
+        idx = np.repeat(first - starts, counts) + np.arange(total)
+        dots = (s_text @ p.sentences[idx].T) if 2 * total < len(p.sentences) else (s_text @ p.sentences.T)[:, idx]
     best[:, multi] = np.maximum.reduceat(dots, starts, axis=1)
     return best
 
