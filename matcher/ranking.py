@@ -107,11 +107,19 @@ def rank_chunk(
         Per school: partner rows best first, their scores, a block -> contributions
         mapping and distances (NaN when unknown), each an array of length <= k.
     """
-    score, contrib, dist, ok = scorer.score_matrix(s, p, include_full)
+    # Score only the partners some school of the chunk may have (the hard constraints are cheap, the blocks
+    # are not): at 100k partners a school's service areas and grades leave a fraction. Every pair's score is
+    # the same either way (per pair, on exact quantized products), and rows stay in id order.
+    feasible = scorer.allowed(s, p, include_full)
     if mask is not None:
-        ok &= mask
+        feasible &= mask
+    keep = np.flatnonzero(feasible.any(axis=0))
+    subset = 2 * len(keep) < len(p)
+    score, contrib, dist, ok = scorer.score_matrix(s, p.take(keep) if subset else p, include_full)
+    ok &= feasible[:, keep] if subset else feasible
     out = []
     for r in range(len(s)):
         cols = top_k(score[r], ok[r], k)
-        out.append((cols, score[r, cols], {b: c[r, cols] for b, c in contrib.items()}, dist[r, cols]))
+        out.append((keep[cols] if subset else cols, score[r, cols], {b: c[r, cols] for b, c in contrib.items()},
+                    dist[r, cols]))
     return out
