@@ -331,20 +331,29 @@ def _apply_kind(model, kind: str, rows: Sequence[CatalogRow], cache: EncodingCac
 
 
 def _merge(old, keep: np.ndarray, new, order: np.ndarray):
-    """Feature arrays: the kept old rows, then the new ones, in ``order``."""
-    kept = old.take(np.flatnonzero(keep))
-    if new is None:
-        return kept.take(order)
+    """Feature arrays: the kept old rows, then the new ones, in ``order`` (each array copied once)."""
+    kept = np.flatnonzero(keep)
+    n_kept = len(kept)
+    src = np.asarray(order)
+    from_new = np.flatnonzero(src >= n_kept)
+    gather = kept[np.minimum(src, max(n_kept - 1, 0))] if n_kept else np.zeros(len(src), dtype=np.int64)
+    shared = getattr(old, "_shared", ())
     values = {}
     for fld in fields(old):
         name = fld.name
-        if isinstance(old, PartnerFeatures) and name == "sentences":
-            values[name] = np.concatenate([old.sentences, new.sentences]) if len(new.sentences) else old.sentences
-        elif isinstance(old, PartnerFeatures) and name == "sentence_start":
-            values[name] = np.concatenate([kept.sentence_start, new.sentence_start + len(old.sentences)])
-        else:
-            values[name] = np.concatenate([getattr(kept, name), getattr(new, name)])
-    return type(old)(**values).take(order)
+        if name in shared:  # rows another array points into: appended to, never reordered
+            values[name] = old.sentences if new is None or not len(new.sentences) else \
+                np.concatenate([old.sentences, new.sentences])
+            continue
+        col = getattr(old, name)
+        out = np.take(col, gather, axis=0) if len(col) else np.empty((len(src), *col.shape[1:]), col.dtype)
+        if len(from_new):
+            add = getattr(new, name)
+            if name == "sentence_start":
+                add = add + len(old.sentences)
+            out[from_new] = add[src[from_new] - n_kept]
+        values[name] = out
+    return type(old)(**values)
 
 
 def _raw_rows(df: pd.DataFrame, kind: str) -> list[dict[str, str]]:
