@@ -39,7 +39,6 @@ import pandas as pd
 from matcher.catalog import Catalog, CatalogRow, Change, EncodingCache
 from matcher.data import PARTNER_COLUMNS, SCHOOL_COLUMNS, contacts, validate_partners, validate_schools
 from matcher.errors import DataError
-from matcher.features import PartnerFeatures
 from matcher.workspace import Workspace
 
 #: The catalogue columns of each kind (the data contract's), id first.
