@@ -29,6 +29,7 @@ import hashlib
 import json
 import threading
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
@@ -342,7 +343,7 @@ def _merge(old, keep: np.ndarray, new, order: np.ndarray):
         name = fld.name
         if name in shared:  # rows another array points into: appended to, never reordered
             values[name] = old.sentences if new is None or not len(new.sentences) else \
-                np.concatenate([old.sentences, new.sentences])
+                _appended(old.sentences, new.sentences)
             continue
         col = getattr(old, name)
         out = np.take(col, gather, axis=0) if len(col) else np.empty((len(src), *col.shape[1:]), col.dtype)
@@ -353,6 +354,39 @@ def _merge(old, keep: np.ndarray, new, order: np.ndarray):
             out[from_new] = add[src[from_new] - n_kept]
         values[name] = out
     return type(old)(**values)
+
+
+#: Buffers that sentence matrices grow in: id(buffer) -> (weak reference to it, rows handed out so far).
+_GROWING: dict[int, tuple[weakref.ref, int]] = {}
+_GROWING_LOCK = threading.Lock()
+
+
+def _appended(rows: np.ndarray, more: np.ndarray) -> np.ndarray:
+    """``rows`` followed by ``more``, usually without copying ``rows``.
+
+    A changed partner's sentences are appended to the shared sentence matrix.
+    It lives in a buffer with spare rows: when ``rows`` is the newest view of
+    its buffer, ``more`` is written after it and a longer view returned. The
+    models holding ``rows`` never read past their own length, so they are
+    unaffected; any other case (an older view, no room) copies into a new
+    buffer with a quarter more room.
+    """
+    with _GROWING_LOCK:
+        base = rows.base
+        known = _GROWING.get(id(base)) if base is not None else None
+        n, k = len(rows), len(more)
+        if (known is not None and known[0]() is base and known[1] == n and rows.ctypes.data == base.ctypes.data
+                and len(base) >= n + k):
+            base[n : n + k] = more
+            _GROWING[id(base)] = (known[0], n + k)
+            return base[: n + k]
+        buf = np.empty((n + k + max(1024, (n + k) // 4), rows.shape[1]), dtype=rows.dtype)
+        buf[:n] = rows
+        buf[n : n + k] = more
+        for key in [key for key, (ref, _) in _GROWING.items() if ref() is None or ref() is base]:
+            del _GROWING[key]  # gone, or no longer grown (its views stay valid)
+        _GROWING[id(buf)] = (weakref.ref(buf), n + k)
+        return buf[: n + k]
 
 
 def _raw_rows(df: pd.DataFrame, kind: str) -> list[dict[str, str]]:

@@ -386,3 +386,26 @@ def test_retrain_reuses_cached_encodings_and_hub_statistics(data_dir, tmp_path):
     np.testing.assert_array_equal(cached.partners_.categories, plain.partners_.categories)
     np.testing.assert_allclose(cached.partners_.text, plain.partners_.text, atol=2.0 ** -10)
     np.testing.assert_allclose(cached.partners_.text_offset, plain.partners_.text_offset, atol=1e-5)
+
+
+def test_changes_applied_one_after_another_leave_earlier_models_as_they_were(model_file):
+    """Sentences of changed partners are appended in place when they can be: a model made before never sees them."""
+    from matcher.catalog import CatalogRow
+    from matcher.live import apply_rows
+
+    base = load_model(model_file)
+    school = str(base.school_ids_[0])
+    rows = [CatalogRow("partner", f"PX{i}", {"name": f"Extra {i}", "offerings": f"Robotics club {i}. Coding camps. "
+                                             "Science fairs for every grade.", "remote": "true"}, True, i + 1)
+            for i in range(3)]
+    models = [base]
+    for row in rows:
+        models.append(apply_rows(models[-1], [row]))
+    before = [[(m.id, m.score) for m in model.recommend(school, n=50)] for model in models]
+    for i, model in enumerate(models):
+        assert {f"PX{j}" for j in range(i)} <= set(model.partner_ids_)
+        assert not {f"PX{j}" for j in range(i, 3)} & set(model.partner_ids_)
+    again = apply_rows(models[1], [rows[2]])  # a branch from an older model: its own copy
+    assert "PX2" in set(again.partner_ids_) and "PX1" not in set(again.partner_ids_)
+    after = [[(m.id, m.score) for m in model.recommend(school, n=50)] for model in models]
+    assert before == after
