@@ -189,7 +189,8 @@ def apply_rows(model, rows: Sequence[CatalogRow], catalog: Catalog | None = None
         mine = [r for r in rows if r.kind == kind]
         if mine:
             _apply_kind(new, kind, mine, cache)
-    new._index = {}
+    changed = {r.kind for r in rows}  # the id tables of a kind no row changed stay valid
+    new._index = {kind: table for kind, table in getattr(model, "_index", {}).items() if kind not in changed}
     if revision is not None:
         new.catalog_revision_ = revision
     return new
