@@ -21,7 +21,7 @@ import hashlib
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -264,17 +264,12 @@ class Catalog:
         """Cached encodings of those ``texts`` the cache holds (for this encoder; with sentences if ``split``)."""
         wanted = {_text_key(t, split): t for t in dict.fromkeys(texts)}
         out: dict[str, Encoded] = {}
-        keys = list(wanted)
         with self.db.read() as conn:
-            for start in range(0, len(keys), 500):
-                part = keys[start : start + 500]
-                rows = conn.execute(
-                    f"SELECT text_sha, vector, categories, sentences FROM encodings WHERE encoder = ? AND text_sha IN "
-                    f"({','.join('?' * len(part))})", (encoder_sha, *part))
-                for sha, vec, cats, sents in rows:
-                    v = np.frombuffer(vec, dtype=np.float32)
-                    s = np.frombuffer(sents, dtype=np.float32).reshape(-1, len(v))
-                    out[wanted[sha]] = Encoded(v.copy(), np.frombuffer(cats, dtype=np.float32).copy(), s.copy())
+            for sha, vec, cats, sents in _select_in(conn, "SELECT text_sha, vector, categories, sentences FROM "
+                                                    "encodings WHERE encoder = ? AND text_sha", encoder_sha, wanted):
+                v = np.frombuffer(vec, dtype=np.float32)
+                s = np.frombuffer(sents, dtype=np.float32).reshape(-1, len(v))
+                out[wanted[sha]] = Encoded(v.copy(), np.frombuffer(cats, dtype=np.float32).copy(), s.copy())
         return out
 
     def save_encodings(self, encoder_sha: str, encoded: Mapping[str, Encoded], split: bool) -> None:
@@ -289,15 +284,10 @@ class Catalog:
     # ------------------------------------------------------------------ hub statistics
     def hub_stats(self, reference: str, keys: Sequence[str]) -> dict[str, tuple[float, float]]:
         """Cached (text, category) hub statistics of those partner ``keys`` the cache holds for ``reference``."""
-        out: dict[str, tuple[float, float]] = {}
         with self.db.read() as conn:
-            for start in range(0, len(keys), 500):
-                part = keys[start : start + 500]
-                rows = conn.execute(
-                    f"SELECT partner_sha, text_hub, category_hub FROM hub_stats WHERE reference = ? AND partner_sha IN "
-                    f"({','.join('?' * len(part))})", (reference, *part))
-                out.update((sha, (t, c)) for sha, t, c in rows)
-        return out
+            return {sha: (t, c) for sha, t, c in _select_in(
+                conn, "SELECT partner_sha, text_hub, category_hub FROM hub_stats WHERE reference = ? AND partner_sha",
+                reference, keys)}
 
     def save_hub_stats(self, reference: str, stats: Mapping[str, tuple[float, float]]) -> None:
         """Add hub statistics to the cache (existing ones are kept)."""
@@ -326,6 +316,14 @@ class EncodingCache:
     def store_hubs(self, reference: str, stats: Mapping[str, tuple[float, float]]) -> None:
         if stats:
             self.catalog.save_hub_stats(reference, stats)
+
+
+def _select_in(conn: sqlite3.Connection, query: str, first: Any, keys: Iterable[str]) -> Iterator[tuple]:
+    """Rows of ``query ... IN (keys)`` (its one other parameter ``first``), asked 500 keys at a time."""
+    keys = list(keys)
+    for start in range(0, len(keys), 500):
+        part = keys[start : start + 500]
+        yield from conn.execute(f"{query} IN ({','.join('?' * len(part))})", (first, *part))
 
 
 def _kind(kind: str) -> str:

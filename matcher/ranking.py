@@ -115,11 +115,12 @@ def rank_chunk(
         feasible &= mask
     keep = np.flatnonzero(feasible.any(axis=0))
     subset = 2 * len(keep) < len(p)
-    score, contrib, dist, ok = scorer.score_matrix(s, p.take(keep) if subset else p, include_full)
-    ok &= feasible[:, keep] if subset else feasible
+    if subset:
+        p, feasible = p.take(keep), feasible[:, keep]
+    score, contrib, dist, _ = scorer.score_matrix(s, p, include_full)
     out = []
     for r in range(len(s)):
-        cols = top_k(score[r], ok[r], k)
+        cols = top_k(score[r], feasible[r], k)
         out.append((keep[cols] if subset else cols, score[r, cols], {b: c[r, cols] for b, c in contrib.items()},
                     dist[r, cols]))
     return out
