@@ -99,9 +99,9 @@ class IdTable:
     NAME_CUTOFF = 0.75
 
     def __init__(self, ids: Sequence[Any], names: Sequence[Any]):
-        self.ids = [str(i) for i in ids]
-        self.names = [str(n) for n in names]
-        self.pos = {v: i for i, v in enumerate(self.ids)}
+        self.ids = list(map(str, ids))
+        self._given_names = names
+        self.pos = dict(zip(self.ids, range(len(self.ids))))
 
     def named(self, text: str, partial: bool = False) -> list[int]:
         """Rows whose name is ``text`` (ignoring case and runs of spaces); with ``partial`` and none
@@ -173,6 +173,11 @@ class IdTable:
                     and matcher.ratio() >= self.NAME_CUTOFF):
                 out.append((r, matcher.ratio()))
         return out
+
+    @functools.cached_property
+    def names(self) -> list[str]:
+        """The name of each row (made text on first use: lookups by id do not need them)."""
+        return list(map(str, self._given_names))
 
     @functools.cached_property
     def _folded_names(self) -> list[str]:

@@ -25,13 +25,14 @@ Examples
 from __future__ import annotations
 
 import copy
+
 import hashlib
 import json
 import threading
 import warnings
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 import numpy as np
@@ -206,7 +207,7 @@ class LiveModel:
 
     def __init__(self, model, db: Workspace):
         self.catalog = Catalog(db)
-        self._model = model
+        self._model = _growable(model)
         self._lock = threading.Lock()
 
     def model(self):
@@ -297,9 +298,7 @@ def _apply_kind(model, kind: str, rows: Sequence[CatalogRow], cache: EncodingCac
     ids_attr = f"{kind}_ids_"
     old_ids = getattr(model, ids_attr)
     old_contacts = partner_contacts(model) if kind == "partner" else None
-    changed = {r.id for r in rows}
-    keep = np.array([i not in changed for i in old_ids], dtype=bool)
-    active = [{**r.row, f"{kind}_id": r.id} for r in rows if r.active]
+    active = sorted(({**r.row, f"{kind}_id": r.id} for r in rows if r.active), key=lambda r: r[f"{kind}_id"])
     df = validate(kind, active, source=f"{kind}s in the catalogue") if active else None
     f = model.featurizer_
     if kind == "school":
@@ -311,9 +310,8 @@ def _apply_kind(model, kind: str, rows: Sequence[CatalogRow], cache: EncodingCac
             feats = model.with_hub_offsets(feats)
         old = model.partners_
     new_ids = df[f"{kind}_id"].to_numpy(dtype=object) if df is not None else np.zeros(0, dtype=object)
-    merged = np.concatenate([old_ids[keep], new_ids])
-    order = np.argsort(merged.astype(str), kind="stable")
-    setattr(model, ids_attr, merged[order])
+    keep, order = _placement(old_ids, [r.id for r in rows], new_ids)
+    setattr(model, ids_attr, np.concatenate([old_ids[keep], new_ids])[order])
     setattr(model, f"{kind}s_", _merge(old, keep, feats, order))
     text_col = "needs" if kind == "school" else "offerings"
     columns = {"school_names_": "name", "school_texts_": text_col} if kind == "school" else \
@@ -329,6 +327,26 @@ def _apply_kind(model, kind: str, rows: Sequence[CatalogRow], cache: EncodingCac
         explicit = np.array([bool(e) for e in df["need_categories"]], dtype=bool) if df is not None else np.zeros(0, bool)
         model.school_frl_ = np.concatenate([model.school_frl_[keep], frl])[order]
         model.school_explicit_ = np.concatenate([model.school_explicit_[keep], explicit])[order]
+
+
+def _placement(old_ids: np.ndarray, changed: Sequence[str], new_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where rows go when ``changed`` ids leave ``old_ids`` (sorted) and ``new_ids`` (sorted) join them.
+
+    Returns ``keep`` (the old rows that stay) and ``order``: row ``i`` of the
+    result is row ``order[i]`` of the kept old rows followed by the new ones,
+    so the result is in id order again. Found by binary search: no sort of
+    every id (a live change touches a few rows of 100,000s).
+    """
+    m = len(old_ids)
+    wanted = np.array(sorted(set(changed)), dtype=object)
+    at = np.searchsorted(old_ids, wanted) if m and len(wanted) else np.zeros(0, dtype=np.int64)
+    hit = at < m
+    hit[hit] = old_ids[at[hit]] == wanted[hit]
+    keep = np.ones(m, dtype=bool)
+    keep[at[hit]] = False
+    n_kept = m - int(hit.sum())
+    slots = np.searchsorted(old_ids[keep], new_ids) if len(new_ids) else np.zeros(0, dtype=np.int64)
+    return keep, np.insert(np.arange(n_kept), slots, n_kept + np.arange(len(new_ids)))
 
 
 def _merge(old, keep: np.ndarray, new, order: np.ndarray):
@@ -388,6 +406,17 @@ def _appended(rows: np.ndarray, more: np.ndarray) -> np.ndarray:
             del _GROWING[key]  # gone, or no longer grown (its views stay valid)
         _GROWING[id(buf)] = (weakref.ref(buf), n + k)
         return buf[: n + k]
+
+
+def _growable(model):
+    """``model`` with its partners' sentence matrix in a buffer with spare rows (see :func:`_appended`), so that
+    the first change a long-running process applies does not copy it while requests wait."""
+    p = getattr(model, "partners_", None)
+    if p is None or p.sentences.base is not None and id(p.sentences.base) in _GROWING:
+        return model
+    model = copy.copy(model)
+    model.partners_ = replace(p, sentences=_appended(p.sentences, p.sentences[:0]))
+    return model
 
 
 def _raw_rows(df: pd.DataFrame, kind: str) -> list[dict[str, str]]:
