@@ -24,14 +24,16 @@ Examples
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import hashlib
 import json
+import logging
 import threading
 import warnings
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields, replace
 from typing import Any
 
@@ -42,6 +44,8 @@ from matcher.catalog import Catalog, CatalogRow, Change, EncodingCache
 from matcher.data import PARTNER_COLUMNS, SCHOOL_COLUMNS, contacts, validate_partners, validate_schools
 from matcher.errors import DataError
 from matcher.workspace import Workspace
+
+_LOG = logging.getLogger(__name__)
 
 #: The catalogue columns of each kind (the data contract's), id first.
 COLUMNS = {"school": SCHOOL_COLUMNS, "partner": PARTNER_COLUMNS}
@@ -205,13 +209,65 @@ class LiveModel:
     catalogue and the model. Safe to use from many threads.
     """
 
+    #: Seconds between two looks at the catalogue's revision while :meth:`watch` runs.
+    WATCH_INTERVAL = 0.02
+    #: Longest a reader waits for a change this process is writing before it reads the model as it is.
+    WRITER_WAIT = 1.0
+
     def __init__(self, model, db: Workspace):
         self.catalog = Catalog(db)
         self._model = _growable(model)
         self._lock = threading.Lock()
+        self._stop: threading.Event | None = None
+        self._writers: set[int] = set()
+        self._written = threading.Condition()
+
+    def watch(self) -> None:
+        """Catch up in a background thread as soon as another process changes the catalogue.
+
+        Without it a process applies another's change when its next request
+        asks for the model; with it that request finds the change applied
+        (or being applied: it waits for it). :meth:`stop` ends the thread.
+        """
+        if self._stop is not None:
+            return
+        self._stop = stop = threading.Event()
+
+        def loop() -> None:
+            from matcher.encoders import load_encoder
+
+            load_encoder(self._model.featurizer_.encoder)  # now, not in the first change's request
+            while not stop.wait(self.WATCH_INTERVAL):
+                try:
+                    self.model()
+                except Exception:  # noqa: BLE001 - the next request meets (and reports) the same problem
+                    _LOG.warning("catching up with the catalogue failed; retrying", exc_info=True)
+                    stop.wait(1.0)
+
+        threading.Thread(target=loop, name="matcher-catch-up", daemon=True).start()
+
+    def stop(self) -> None:
+        """End :meth:`watch`'s thread (if it runs)."""
+        if self._stop is not None:
+            self._stop.set()
+            self._stop = None
+
+    @property
+    def revision(self) -> int:
+        """The catalogue revision of the model held now (without catching up)."""
+        return int(self._model.catalog_revision_)
 
     def model(self):
-        """The current model (never half-updated: a change swaps in a whole new one)."""
+        """The current model (never half-updated: a change swaps in a whole new one).
+
+        While this process writes a single change (:meth:`put`, :meth:`remove`),
+        other threads wait for it (at most :data:`WRITER_WAIT` seconds): the
+        change is encoded and applied without sharing the interpreter with
+        every reader, and the readers then see it.
+        """
+        if self._writers and threading.get_ident() not in self._writers:
+            with self._written:
+                self._written.wait_for(lambda: not self._writers, timeout=self.WRITER_WAIT)
         current = self._model
         generation, revision = self.catalog.state()
         if generation == current.catalog_generation_ and revision > current.catalog_revision_:
@@ -232,9 +288,10 @@ class LiveModel:
         df = validate(kind, [full], source=source)
         text = str(df.iloc[0]["needs" if kind == "school" else "offerings"])
         cache = EncodingCache(self.catalog, model.featurizer_.encoder_info["sha256"])
-        model.featurizer_.encode([text], split_sentences=kind == "partner", cache=cache)  # before the commit
-        change = self.catalog.put(kind, str(df.iloc[0][f"{kind}_id"]), _raw_rows(df, kind)[0], user, create)
-        self.model()
+        with self._writing():
+            model.featurizer_.encode([text], split_sentences=kind == "partner", cache=cache)  # before the commit
+            change = self.catalog.put(kind, str(df.iloc[0][f"{kind}_id"]), _raw_rows(df, kind)[0], user, create)
+            self.model()
         return change
 
     def import_rows(self, kind: str, table: pd.DataFrame, user: str):
@@ -249,9 +306,23 @@ class LiveModel:
 
     def remove(self, kind: str, entity_id: str, user: str) -> Change:
         """Deactivate a school or partner; returns the history entry."""
-        change = self.catalog.deactivate(kind, entity_id, user)
-        self.model()
+        with self._writing():
+            change = self.catalog.deactivate(kind, entity_id, user)
+            self.model()
         return change
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Mark this thread as writing a change: :meth:`model` holds other threads back until it is done."""
+        me = threading.get_ident()
+        with self._written:
+            self._writers.add(me)
+        try:
+            yield
+        finally:
+            with self._written:
+                self._writers.discard(me)
+                self._written.notify_all()
 
 
 def workspace_for(model_path, db_path=None, create: bool = False) -> Workspace | None:

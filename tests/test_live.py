@@ -409,3 +409,65 @@ def test_changes_applied_one_after_another_leave_earlier_models_as_they_were(mod
     assert "PX2" in set(again.partner_ids_) and "PX1" not in set(again.partner_ids_)
     after = [[(m.id, m.score) for m in model.recommend(school, n=50)] for model in models]
     assert before == after
+
+
+def test_a_watching_process_applies_another_process_change_before_it_is_asked(model, model_file, db):
+    """`LiveModel.watch` (the web app's lifespan starts it) catches up in the background, not in the next request."""
+    import time
+
+    from matcher.live import LiveModel, adopt
+    from matcher.workspace import Workspace
+
+    a = LiveModel(adopt(model, Workspace(db)), Workspace(db))
+    b = LiveModel(adopt(load_model(model_file), Workspace(db)), Workspace(db))
+    b.watch()
+    try:
+        change = a.put("partner", "P100", NEW_PARTNER, user="ana", create=True)
+        deadline = time.monotonic() + 10
+        while b.revision < change.revision and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert b.revision == change.revision  # applied by the watcher: b.model() was never called
+    finally:
+        b.stop()
+    assert "P100" in [m.id for m in b.model().recommend("S1", n=10)]
+
+
+def test_readers_wait_for_a_change_being_written_at_most_the_writer_wait(model, db, monkeypatch):
+    """While a change is encoded and applied, readers wait for it (then see it); a stuck writer holds them at most
+    WRITER_WAIT seconds."""
+    import threading
+    import time
+
+    from matcher.live import LiveModel, adopt
+    from matcher.workspace import Workspace
+
+    live = LiveModel(adopt(model, Workspace(db)), Workspace(db))
+    featurizer = live.model().featurizer_
+    entered, release = threading.Event(), threading.Event()
+    encode = featurizer.encode
+
+    def slow_encode(*args, **kwargs):
+        entered.set()
+        release.wait(10)
+        return encode(*args, **kwargs)
+
+    monkeypatch.setattr(featurizer, "encode", slow_encode)
+    writer = threading.Thread(target=live.put, args=("partner", "P100", NEW_PARTNER, "ana"), kwargs={"create": True})
+    writer.start()
+    assert entered.wait(10)
+    threading.Timer(0.2, release.set).start()
+    assert "P100" in live.model().partner_ids_  # waited for the writer, then read its change
+    writer.join(10)
+
+    entered.clear()
+    release.clear()
+    live.WRITER_WAIT = 0.2
+    writer = threading.Thread(target=live.remove, args=("partner", "P100", "ana"))
+    monkeypatch.setattr(live.catalog, "deactivate", lambda *a, **k: (entered.set(), release.wait(10))[0] or None)
+    writer.start()
+    assert entered.wait(10)
+    threading.Timer(3, release.set).start()
+    started = time.monotonic()
+    assert "P100" in live.model().partner_ids_  # the writer is stuck: read as it is after WRITER_WAIT
+    assert 0.15 <= time.monotonic() - started < 2
+    writer.join(10)

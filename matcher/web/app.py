@@ -8,6 +8,7 @@ known.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Callable
@@ -114,6 +115,7 @@ def build_app(model, model_path, db_path, token: str | None = None,
         docs_url=None,  # served below from the package's own Swagger UI files
         redoc_url=None,  # ReDoc would load its script from a CDN
         dependencies=[Depends(_no_unknown_query)],
+        lifespan=_watching(svc),
     )
     app.state.service = svc
     app.state.templates = Jinja2Templates(directory=str(TEMPLATES))
@@ -296,6 +298,20 @@ def build_app(model, model_path, db_path, token: str | None = None,
     workspace_pages.install(app, svc)  # the forms and the outreach log
 
     return app
+
+
+def _watching(svc: Service):
+    """The app's lifespan: while it serves, the live model catches up with other processes' changes at once."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        svc.live.watch()
+        try:
+            yield
+        finally:
+            svc.live.stop()
+
+    return lifespan
 
 
 def app_from_env() -> FastAPI:
