@@ -161,6 +161,8 @@ def serve(
     pin_one_blas_thread()
     model = adopt(model, Workspace(db_path))  # once here, so every worker starts from the same catalogue
     app = create_app(model, model_path, db_path, token=token, cooldown_days=cooldown_days)
+    catalog = f"{model.catalog_generation_} {model.catalog_revision_}"
+    del model  # the app holds its own (the live model keeps its sentences in a growable copy)
     sock = _listen(host, port)
     bound = sock.getsockname()
     shown = f"[{bound[0]}]" if sock.family == socket.AF_INET6 else bound[0]
@@ -174,8 +176,7 @@ def serve(
         else:
             from uvicorn.supervisors import Multiprocess
 
-            catalog = f"{model.catalog_generation_} {model.catalog_revision_}"
-            del app, model  # each worker loads its own copy
+            del app  # each worker loads its own copy
             # Worker processes build the app with app.app_from_env, from these variables.
             os.environ.update({
                 "_MATCHER_WEB_MODEL": str(model_path.resolve()),
