@@ -7,7 +7,8 @@ feature arrays (rows stay in id order, so every ranking path is unchanged)
 and a new model object; whoever holds the old one finishes with it, so no
 reader ever sees half a change. Any process catches up with the catalogue's
 changes since its model's revision (:func:`catch_up`): after a restart, in
-another server worker, in the next ``matcher recommend``.
+another server worker (in the background: :meth:`LiveModel.watch`), in the
+next ``matcher recommend``.
 
 Examples
 --------
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-
 import hashlib
 import json
 import logging
@@ -236,7 +236,10 @@ class LiveModel:
         def loop() -> None:
             from matcher.encoders import load_encoder
 
-            load_encoder(self._model.featurizer_.encoder)  # now, not in the first change's request
+            try:
+                load_encoder(self._model.featurizer_.encoder)  # now, not in the first change's request
+            except Exception:  # noqa: BLE001 - the first change will report it
+                _LOG.warning("loading the text encoder failed", exc_info=True)
             while not stop.wait(self.WATCH_INTERVAL):
                 try:
                     self.model()
