@@ -196,6 +196,8 @@ def apply_rows(model, rows: Sequence[CatalogRow], catalog: Catalog | None = None
             _apply_kind(new, kind, mine, cache)
     changed = {r.kind for r in rows}  # the id tables of a kind no row changed stay valid
     new._index = {kind: table for kind, table in getattr(model, "_index", {}).items() if kind not in changed}
+    for kind in sorted(changed):
+        new.index(kind)  # built now, while the change is applied, rather than in the next request
     if revision is not None:
         new.catalog_revision_ = revision
     return new
@@ -384,52 +386,56 @@ def _apply_kind(model, kind: str, rows: Sequence[CatalogRow], cache: EncodingCac
             feats = model.with_hub_offsets(feats)
         old = model.partners_
     new_ids = df[f"{kind}_id"].to_numpy(dtype=object) if df is not None else np.zeros(0, dtype=object)
-    keep, order = _placement(old_ids, [r.id for r in rows], new_ids)
-    setattr(model, ids_attr, np.concatenate([old_ids[keep], new_ids])[order])
-    setattr(model, f"{kind}s_", _merge(old, keep, feats, order))
+    place = _Placement(old_ids, [r.id for r in rows], new_ids)
+    setattr(model, ids_attr, place(old_ids, new_ids))
+    setattr(model, f"{kind}s_", _merge(old, feats, place))
     text_col = "needs" if kind == "school" else "offerings"
     columns = {"school_names_": "name", "school_texts_": text_col} if kind == "school" else \
         {"partner_names_": "name", "partner_texts_": text_col, "partner_type_names_": "partner_type"}
     for attr, col in columns.items():
         add = df[col].to_numpy(dtype=object) if df is not None else np.zeros(0, dtype=object)
-        setattr(model, attr, np.concatenate([getattr(model, attr)[keep], add])[order])
+        setattr(model, attr, place(getattr(model, attr), add))
     if kind == "partner":
-        add = contacts(df) if df is not None else np.zeros(0, dtype=object)
-        model.partner_contacts_ = np.concatenate([old_contacts[keep], add])[order]
+        model.partner_contacts_ = place(old_contacts, contacts(df) if df is not None else np.zeros(0, dtype=object))
     if kind == "school":
         frl = df["frl_pct"].to_numpy(dtype=np.float64) if df is not None else np.zeros(0)
         explicit = np.array([bool(e) for e in df["need_categories"]], dtype=bool) if df is not None else np.zeros(0, bool)
-        model.school_frl_ = np.concatenate([model.school_frl_[keep], frl])[order]
-        model.school_explicit_ = np.concatenate([model.school_explicit_[keep], explicit])[order]
+        model.school_frl_ = place(model.school_frl_, frl)
+        model.school_explicit_ = place(model.school_explicit_, explicit)
 
 
-def _placement(old_ids: np.ndarray, changed: Sequence[str], new_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where rows go when ``changed`` ids leave ``old_ids`` (sorted) and ``new_ids`` (sorted) join them.
+class _Placement:
+    """Where rows go when the ``changed`` ids leave ``old_ids`` (sorted) and ``new_ids`` (sorted) join them.
 
-    Returns ``keep`` (the old rows that stay) and ``order``: row ``i`` of the
-    result is row ``order[i]`` of the kept old rows followed by the new ones,
-    so the result is in id order again. Found by binary search: no sort of
-    every id (a live change touches a few rows of 100,000s).
+    Calling it on an array of the old rows and one of the new rows gives the
+    rows of the result, in id order again, copying the old array once. Rows
+    are placed by binary search: no sort of every id (a live change touches a
+    few rows of 100,000s).
     """
-    m = len(old_ids)
-    wanted = np.array(sorted(set(changed)), dtype=object)
-    at = np.searchsorted(old_ids, wanted) if m and len(wanted) else np.zeros(0, dtype=np.int64)
-    hit = at < m
-    hit[hit] = old_ids[at[hit]] == wanted[hit]
-    keep = np.ones(m, dtype=bool)
-    keep[at[hit]] = False
-    n_kept = m - int(hit.sum())
-    slots = np.searchsorted(old_ids[keep], new_ids) if len(new_ids) else np.zeros(0, dtype=np.int64)
-    return keep, np.insert(np.arange(n_kept), slots, n_kept + np.arange(len(new_ids)))
+
+    def __init__(self, old_ids: np.ndarray, changed: Sequence[str], new_ids: np.ndarray):
+        m = len(old_ids)
+        wanted = np.array(sorted(set(changed)), dtype=object)
+        at = np.searchsorted(old_ids, wanted) if m and len(wanted) else np.zeros(0, dtype=np.int64)
+        hit = at < m
+        hit[hit] = old_ids[at[hit]] == wanted[hit]
+        keep = np.ones(m, dtype=bool)
+        keep[at[hit]] = False
+        kept = np.flatnonzero(keep)
+        slots = np.searchsorted(old_ids[kept], new_ids) if len(new_ids) else np.zeros(0, dtype=np.int64)
+        # Row i of the result is old row gather[i], except rows at_new: the new rows, in order.
+        self.size = len(kept) + len(new_ids)
+        self.at_new = slots + np.arange(len(new_ids))
+        self.gather = np.insert(kept, slots, 0)  # 0: a placeholder where a new row goes
+
+    def __call__(self, old: np.ndarray, new: np.ndarray) -> np.ndarray:
+        out = np.take(old, self.gather, axis=0) if len(old) else np.empty((self.size, *old.shape[1:]), old.dtype)
+        out[self.at_new] = new
+        return out
 
 
-def _merge(old, keep: np.ndarray, new, order: np.ndarray):
-    """Feature arrays: the kept old rows, then the new ones, in ``order`` (each array copied once)."""
-    kept = np.flatnonzero(keep)
-    n_kept = len(kept)
-    src = np.asarray(order)
-    from_new = np.flatnonzero(src >= n_kept)
-    gather = kept[np.minimum(src, max(n_kept - 1, 0))] if n_kept else np.zeros(len(src), dtype=np.int64)
+def _merge(old, new, place: _Placement):
+    """Feature arrays of the result of ``place`` (each array copied once)."""
     shared = getattr(old, "_shared", ())
     values = {}
     for fld in fields(old):
@@ -438,14 +444,10 @@ def _merge(old, keep: np.ndarray, new, order: np.ndarray):
             values[name] = old.sentences if new is None or not len(new.sentences) else \
                 _appended(old.sentences, new.sentences)
             continue
-        col = getattr(old, name)
-        out = np.take(col, gather, axis=0) if len(col) else np.empty((len(src), *col.shape[1:]), col.dtype)
-        if len(from_new):
-            add = getattr(new, name)
-            if name == "sentence_start":
-                add = add + len(old.sentences)
-            out[from_new] = add[src[from_new] - n_kept]
-        values[name] = out
+        add = getattr(new, name) if new is not None else getattr(old, name)[:0]
+        if name == "sentence_start":
+            add = add + len(old.sentences)
+        values[name] = place(getattr(old, name), add)
     return type(old)(**values)
 
 

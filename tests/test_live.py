@@ -471,3 +471,57 @@ def test_readers_wait_for_a_change_being_written_at_most_the_writer_wait(model, 
     assert "P100" in live.model().partner_ids_  # the writer is stuck: read as it is after WRITER_WAIT
     assert 0.15 <= time.monotonic() - started < 2
     writer.join(10)
+
+
+def test_a_mixed_batch_of_changes_keeps_every_other_row_and_the_id_order(model_file):
+    """Creates sorting first, between and last, a replaced row and a removed one, applied at once: the result is in
+    id order, every untouched partner keeps its row exactly, and each changed one has its own features."""
+    from dataclasses import fields
+
+    import numpy as np
+
+    from matcher.catalog import CatalogRow
+    from matcher.live import apply_rows, partner_contacts
+
+    base = load_model(model_file)
+    ids = [str(i) for i in base.partner_ids_]
+    replaced, removed = ids[1], ids[-1]
+    new_ids = ["A-first", ids[0] + "x", ids[-2] + "x", "zz-last"]  # each sorts right after its anchor
+
+    def row(name, text):
+        return {"name": name, "offerings": text, "latitude": "40.01", "longitude": "-75.01", "remote": "false",
+                "contact_email": f"{name.split()[0].lower()}@example.org"}
+
+    rows = [CatalogRow("partner", pid, row(f"New{k} partner", f"Chess club {k}. Weekend robotics."), True, 9)
+            for k, pid in enumerate(new_ids)]
+    rows += [CatalogRow("partner", replaced, row("Replaced partner", "Free eye exams and glasses."), True, 9),
+             CatalogRow("partner", removed, {}, False, 9)]
+    after = apply_rows(base, rows)
+
+    got = [str(i) for i in after.partner_ids_]
+    assert got == sorted(set(ids) - {removed} | set(new_ids))
+    old_row = {pid: j for j, pid in enumerate(ids)}
+    for j, pid in enumerate(got):
+        if pid in new_ids or pid == replaced:
+            continue
+        i = old_row[pid]
+        for f in fields(base.partners_):
+            if f.name in ("sentences", "sentence_start"):
+                continue
+            was = getattr(base.partners_, f.name)[i]
+            assert np.array_equal(getattr(after.partners_, f.name)[j], was, equal_nan=was.dtype.kind == "f"), pid
+        a, b = after.partners_, base.partners_
+        assert np.array_equal(a.sentences[a.sentence_start[j]: a.sentence_start[j] + a.sentence_count[j]],
+                              b.sentences[b.sentence_start[i]: b.sentence_start[i] + b.sentence_count[i]])
+        assert (after.partner_names_[j], after.partner_texts_[j]) == (base.partner_names_[i], base.partner_texts_[i])
+        assert partner_contacts(after)[j] == partner_contacts(base)[i]
+    for k, pid in enumerate(new_ids):
+        j = got.index(pid)
+        assert after.partner_names_[j] == f"New{k} partner"
+        assert partner_contacts(after)[j]["contact_email"] == f"new{k}@example.org"
+    j = got.index(replaced)
+    assert after.partner_texts_[j] == "Free eye exams and glasses."
+    fresh = base.featurizer_.encode(["Free eye exams and glasses."], split_sentences=True)["Free eye exams and glasses."]
+    assert np.array_equal(after.partners_.text[j], fresh.text)
+    # Every row scores as a ranking over the new ids expects: a partner's id and its row agree.
+    assert after.index("partner")[replaced] == j and removed not in after.index("partner")
