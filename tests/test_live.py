@@ -192,8 +192,10 @@ def partner_ids(client, school="S1", top=10):
 
 def test_api_create_read_replace_remove(client):
     assert "P100" not in partner_ids(client)
+    before = _page_partner_count(client)
     r = client.post("/api/partners/P100", json=NEW_PARTNER_JSON)
     assert r.status_code == 201, r.text
+    assert _page_partner_count(client) == before + 1  # the page counts the workspace now, not the model file
     assert r.json()["action"] == "create" and r.json()["user"] == "local"
     assert "P100" in partner_ids(client)[:2]
     assert client.get("/api/partners/P100").json()["name"] == NEW_PARTNER["name"]
@@ -209,6 +211,14 @@ def test_api_create_read_replace_remove(client):
     changes = client.get("/api/changes", params={"id": "P100"}).json()
     assert [c["action"] for c in changes] == ["deactivate", "update", "create"]
     assert client.post("/api/partners/P100", json=NEW_PARTNER_JSON).status_code == 201  # created again
+
+
+def _page_partner_count(client) -> int:
+    import re
+
+    found = re.search(r"([0-9,]+) partners in the\s+workspace now", client.get("/").text)
+    assert found, "the page's footer names how many partners there are"
+    return int(found.group(1).replace(",", ""))
 
 
 def test_api_refuses_a_bad_row_naming_each_field(client):

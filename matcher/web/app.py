@@ -293,6 +293,7 @@ def build_app(model, model_path, db_path, token: str | None = None,
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
     def page(request: Request):
         ctx, status = pages.page_context(svc, request.query_params)
+        ctx.update(nav="/", user=request_user(request))
         return app.state.templates.TemplateResponse(request, "index.html", ctx, status_code=status)
 
     workspace_pages.install(app, svc)  # the forms and the outreach log

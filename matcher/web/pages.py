@@ -67,7 +67,7 @@ def page_context(svc, qp: Mapping[str, str]) -> tuple[dict[str, Any], int]:
         "form_types": form_types,
         "include_full": include_full,
         "include_current": include_current,
-        "meta": svc.meta,
+        "size": svc.size(),
         "blocks": config.BLOCKS,
         "block_labels": BLOCK_LABELS,
         "bar_labels": BAR_LABELS,

@@ -63,6 +63,11 @@ class Service:
     def model(self):
         return self.current()
 
+    def size(self) -> dict[str, int]:
+        """How many schools and partners the model has now (live changes included)."""
+        m = self.current()
+        return {"schools": len(m.school_ids_), "partners": len(m.partner_ids_)}
+
     def close(self) -> None:
         self.db.close()
 
