@@ -239,11 +239,13 @@ def test_search_and_filters_narrow_the_list_in_the_address(server, browser):
     base, _, _ = server
     wait = WebDriverWait(browser, 10)
     school = _longest_list(base)
-    rows = get_json(f"{base}/api/schools/{school}/recommendations")
+    rows = get_json(f"{base}/api/schools/{school}/recommendations?top=1000")  # the whole ranking
     full = [r["partner_id"] for r in rows]
     target = rows[1]  # a partner that is not first: after filtering it keeps its rank
     word = next(w for w in target["name"].lower().split() if len(w) > 3)[:5]
     browser.get(f"{base}/?school={school}")
+    unfiltered = shown_ids(browser)
+    assert unfiltered == full[:len(unfiltered)]
     browser.find_element(By.ID, "q").send_keys(word)
     browser.find_element(By.CSS_SELECTOR, f'#filter-form input[name=type][value="{target["partner_type"]}"]').click()
     browser.find_element(By.CSS_SELECTOR, "#filter-form button[type=submit]").click()
@@ -254,7 +256,7 @@ def test_search_and_filters_narrow_the_list_in_the_address(server, browser):
     ranks = [int(e.text) for e in browser.find_elements(By.CSS_SELECTOR, "#matches > li.match .rank")]
     assert ranks == [full.index(i) + 1 for i in narrowed]  # ranks of the whole list, not re-ranked
     summary = browser.find_element(By.ID, "filter-summary").text
-    assert f"{len(narrowed)} of {len(narrowed)}" in summary and f"{len(full)} ranked" in summary
+    assert summary.startswith(f"{len(narrowed)} of ") and f"{len(full)} ranked" in summary
     # The API narrows the same way, from the same address.
     params = [(k, v) for k, v in parse_qsl(urlsplit(browser.current_url).query) if k != "school"]
     assert all(v for _, v in params)  # the address holds only the filters set (the page drops blank fields)
@@ -266,7 +268,7 @@ def test_search_and_filters_narrow_the_list_in_the_address(server, browser):
     assert shown_ids(browser) == narrowed
     browser.find_element(By.ID, "clear-filters").click()
     wait.until(lambda d: "q=" not in d.current_url)
-    assert shown_ids(browser) == full
+    assert shown_ids(browser) == unfiltered
     assert console_errors(browser) == []
 
 
@@ -275,7 +277,15 @@ def test_explanation_shows_both_texts_marked_and_the_contact(server, browser):
 
     base, _, _ = server
     school = _longest_list(base)
-    partner = get_json(f"{base}/api/schools/{school}/recommendations")[0]["partner_id"]
+
+    def marked_both(pid: str) -> bool:
+        ex = get_json(f"{base}/api/schools/{school}/partners/{pid}/explain")
+        return bool(ex["highlights"]["needs"] and ex["highlights"]["offerings"] and ex["matched_terms"])
+
+    partner = next((r["partner_id"] for r in get_json(f"{base}/api/schools/{school}/recommendations")
+                    if marked_both(r["partner_id"])), None)  # the best suggestion that shares words with the need
+    if partner is None:  # only with another model (MATCHER_WEB_TEST_MODEL): the fixture's first pair shares some
+        pytest.skip("no suggested partner shares a word with this school's need in this model")
     row = get_json(f"{base}/api/partners/{partner}")
     row.pop("partner_id")
     row.update(contact_name="Ana Ruiz", contact_email="ana.ruiz@example.org", website="https://example.org/schools")
