@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import itertools
 import json
 import logging
 import threading
@@ -221,7 +222,8 @@ class LiveModel:
         self._model = _growable(model)
         self._lock = threading.Lock()
         self._stop: threading.Event | None = None
-        self._writers: set[int] = set()
+        self._writers: dict[int, int] = {}  # thread id -> its ticket (tickets count up)
+        self._tickets = itertools.count(1)
         self._written = threading.Condition()
 
     def watch(self) -> None:
@@ -266,13 +268,16 @@ class LiveModel:
         """The current model (never half-updated: a change swaps in a whole new one).
 
         While this process writes a single change (:meth:`put`, :meth:`remove`),
-        other threads wait for it (at most :data:`WRITER_WAIT` seconds): the
+        other threads wait for it (for the changes being written when they
+        arrive, not later ones, and at most :data:`WRITER_WAIT` seconds): the
         change is encoded and applied without sharing the interpreter with
         every reader, and the readers then see it.
         """
         if self._writers and threading.get_ident() not in self._writers:
             with self._written:
-                self._written.wait_for(lambda: not self._writers, timeout=self.WRITER_WAIT)
+                last = max(self._writers.values(), default=0)
+                self._written.wait_for(lambda: min(self._writers.values(), default=last + 1) > last,
+                                       timeout=self.WRITER_WAIT)
         current = self._model
         generation, revision = self.catalog.state()
         if generation == current.catalog_generation_ and revision > current.catalog_revision_:
@@ -321,12 +326,12 @@ class LiveModel:
         """Mark this thread as writing a change: :meth:`model` holds other threads back until it is done."""
         me = threading.get_ident()
         with self._written:
-            self._writers.add(me)
+            self._writers[me] = next(self._tickets)
         try:
             yield
         finally:
             with self._written:
-                self._writers.discard(me)
+                del self._writers[me]
                 self._written.notify_all()
 
 

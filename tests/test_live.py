@@ -535,3 +535,54 @@ def test_a_mixed_batch_of_changes_keeps_every_other_row_and_the_id_order(model_f
     assert np.array_equal(after.partners_.text[j], fresh.text)
     # Every row scores as a ranking over the new ids expects: a partner's id and its row agree.
     assert after.index("partner")[replaced] == j and removed not in after.index("partner")
+
+
+def test_readers_wait_only_for_the_changes_being_written_when_they_arrive(model, db, monkeypatch):
+    """A change that starts after a reader arrived does not hold it back (a stream of changes cannot starve reads)."""
+    import threading
+    import time
+
+    from matcher.live import LiveModel, adopt
+    from matcher.workspace import Workspace
+
+    live = LiveModel(adopt(model, Workspace(db)), Workspace(db))
+    live.WRITER_WAIT = 8.0
+    featurizer = live.model().featurizer_
+    encode, deactivate = featurizer.encode, live.catalog.deactivate
+    gates = [threading.Event(), threading.Event()]
+    entered = [threading.Event(), threading.Event()]
+
+    def gated_encode(batch, *args, **kwargs):
+        batch = list(batch)
+        if batch == [NEW_PARTNER["offerings"]] and not entered[0].is_set():  # the put's own encoding
+            entered[0].set()
+            gates[0].wait(20)
+        return encode(batch, *args, **kwargs)
+
+    def gated_deactivate(*args, **kwargs):
+        entered[1].set()
+        gates[1].wait(20)
+        return deactivate(*args, **kwargs)
+
+    monkeypatch.setattr(featurizer, "encode", gated_encode)
+    monkeypatch.setattr(live.catalog, "deactivate", gated_deactivate)
+    first = threading.Thread(target=live.put, args=("partner", "P100", NEW_PARTNER, "ana"), kwargs={"create": True})
+    first.start()
+    assert entered[0].wait(10)
+    seen: dict[str, object] = {}
+    reader = threading.Thread(target=lambda: seen.update(ids=set(live.model().partner_ids_), at=time.monotonic()))
+    reader.start()
+    time.sleep(0.2)  # the reader waits for the first change
+    second = threading.Thread(target=live.remove, args=("partner", "P2", "ben"))
+    second.start()
+    assert entered[1].wait(10)  # a second change is being written too, begun after the reader arrived
+    released = time.monotonic()
+    gates[0].set()
+    reader.join(5)
+    assert not reader.is_alive() and seen["at"] - released < 2  # not held back by the second change
+    assert "P100" in seen["ids"] and "P2" in seen["ids"]
+    gates[1].set()
+    first.join(10)
+    second.join(10)
+    ids = set(live.model().partner_ids_)
+    assert "P100" in ids and "P2" not in ids
