@@ -269,7 +269,7 @@ class LiveModel:
 
         While this process writes a single change (:meth:`put`, :meth:`remove`),
         other threads wait for it (for the changes being written when they
-        arrive, not later ones, and at most :data:`WRITER_WAIT` seconds): the
+        arrive, not later ones, and at most :attr:`WRITER_WAIT` seconds): the
         change is encoded and applied without sharing the interpreter with
         every reader, and the readers then see it.
         """
