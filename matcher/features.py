@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Protocol
 
 import numpy as np
@@ -105,7 +105,7 @@ class SchoolFeatures(_Rows):
     preferred_types: np.ndarray  # (n,) int32 bit mask over partner types, 0 = no preference
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: arrays have no single truth value (and caches key on it)
 class PartnerFeatures(_Rows):
     """Feature arrays of a set of partners (row j is one partner).
 
@@ -131,6 +131,19 @@ class PartnerFeatures(_Rows):
     category_offset: np.ndarray  # (m,) float64 hub offset subtracted from the category block
 
     _shared = ("sentences",)
+
+    def compact(self, rows) -> PartnerFeatures:
+        """The features of ``rows`` in a copy of their own, their sentences one after another.
+
+        Unlike :meth:`take` (which shares the sentence matrix), scoring the
+        copy reads contiguous memory: worth it for a subset scored again and
+        again (see :func:`matcher.ranking.remote_partners`).
+        """
+        sub = self.take(rows)
+        counts = sub.sentence_count.astype(np.int64)
+        starts = np.cumsum(counts) - counts
+        idx = np.repeat(sub.sentence_start - starts, counts) + np.arange(int(counts.sum()))
+        return replace(sub, sentences=np.take(self.sentences, idx, axis=0), sentence_start=starts)
 
 
 # --------------------------------------------------------------------------- scoring settings

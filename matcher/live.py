@@ -44,6 +44,7 @@ import pandas as pd
 from matcher.catalog import Catalog, CatalogRow, Change, EncodingCache
 from matcher.data import PARTNER_COLUMNS, SCHOOL_COLUMNS, contacts, validate_partners, validate_schools
 from matcher.errors import DataError
+from matcher.ranking import carry_remote_partners
 from matcher.workspace import Workspace
 
 _LOG = logging.getLogger(__name__)
@@ -394,6 +395,8 @@ def _apply_kind(model, kind: str, rows: Sequence[CatalogRow], cache: EncodingCac
     place = _Placement(old_ids, [r.id for r in rows], new_ids)
     setattr(model, ids_attr, place(old_ids, new_ids))
     setattr(model, f"{kind}s_", _merge(old, feats, place))
+    if kind == "partner" and not old.remote[place.removed].any() and (feats is None or not feats.remote.any()):
+        carry_remote_partners(old, model.partners_, place.moved())  # the same remote partners: no new copy
     text_col = "needs" if kind == "school" else "offerings"
     columns = {"school_names_": "name", "school_texts_": text_col} if kind == "school" else \
         {"partner_names_": "name", "partner_texts_": text_col, "partner_type_names_": "partner_type"}
@@ -424,14 +427,23 @@ class _Placement:
         at = np.searchsorted(old_ids, wanted) if m and len(wanted) else np.zeros(0, dtype=np.int64)
         hit = at < m
         hit[hit] = old_ids[at[hit]] == wanted[hit]
+        self.removed = at[hit]  # old rows that leave (removed, or replaced by a new row)
         keep = np.ones(m, dtype=bool)
-        keep[at[hit]] = False
+        keep[self.removed] = False
         kept = np.flatnonzero(keep)
         slots = np.searchsorted(old_ids[kept], new_ids) if len(new_ids) else np.zeros(0, dtype=np.int64)
         # Row i of the result is old row gather[i], except rows at_new: the new rows, in order.
         self.size = len(kept) + len(new_ids)
         self.at_new = slots + np.arange(len(new_ids))
         self.gather = np.insert(kept, slots, 0)  # 0: a placeholder where a new row goes
+
+    def moved(self) -> np.ndarray:
+        """The row of the result each old row went to (-1: it left)."""
+        out = np.full(len(self.gather) - len(self.at_new) + len(self.removed), -1, dtype=np.int64)
+        stays = np.ones(self.size, dtype=bool)
+        stays[self.at_new] = False
+        out[self.gather[stays]] = np.flatnonzero(stays)
+        return out
 
     def __call__(self, old: np.ndarray, new: np.ndarray) -> np.ndarray:
         out = np.take(old, self.gather, axis=0) if len(old) else np.empty((self.size, *old.shape[1:]), old.dtype)

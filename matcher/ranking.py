@@ -1,6 +1,8 @@
 """Exact top-k over scored candidates, deterministic: ties go to the lower row (= smaller id)."""
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -41,6 +43,42 @@ def top_k(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
         cand = cand[s >= kth]  # keeps every tie at the boundary
     order = np.lexsort((cand, -scores[cand]))[:k]
     return cand[order]
+
+
+#: Fewest remote partners worth their own copy: below it, gathering them costs less than scoring twice
+#: (measured: 1,000 of 10,000 break even, 10,000 of 100,000 rank 1.7 times faster).
+REMOTE_COPY_MIN = 2000
+#: Contiguous copies of remote partners, one per partner set (see :func:`remote_partners`).
+_REMOTE: weakref.WeakKeyDictionary[PartnerFeatures, tuple[np.ndarray, PartnerFeatures]] = weakref.WeakKeyDictionary()
+_REMOTE_LOCK = threading.Lock()
+
+
+def remote_partners(p: PartnerFeatures) -> tuple[np.ndarray, PartnerFeatures]:
+    """The rows of ``p``'s remote partners and their features in one contiguous copy (made once per ``p``).
+
+    Remote partners are in reach of every school, so at state scale they
+    are most of any school's feasible partners. Gathering their rows (and
+    sentences) out of the whole catalogue for every request costs several
+    times more than scoring them from a copy of their own: 17 vs 2.4 ms for
+    10,000 remote partners of 100,000 on this kind of machine.
+    """
+    with _REMOTE_LOCK:
+        found = _REMOTE.get(p)
+    if found is None:
+        rows = np.flatnonzero(p.remote)
+        found = (rows, p.compact(rows))
+        with _REMOTE_LOCK:
+            found = _REMOTE.setdefault(p, found)
+    return found
+
+
+def carry_remote_partners(old: PartnerFeatures, new: PartnerFeatures, moved: np.ndarray) -> None:
+    """Let ``new`` use ``old``'s remote copy (if it has one made): for a change that left every remote
+    partner as it was, whose row ``r`` of ``old`` is row ``moved[r]`` of ``new``."""
+    with _REMOTE_LOCK:
+        found = _REMOTE.get(old)
+        if found is not None:
+            _REMOTE[new] = (moved[found[0]], found[1])
 
 
 def state_mask(
@@ -116,8 +154,22 @@ def rank_chunk(
     keep = np.flatnonzero(feasible.any(axis=0))
     subset = 2 * len(keep) < len(p)
     if subset:
-        p, feasible = p.take(keep), feasible[:, keep]
-    score, contrib, dist, _ = scorer.score_matrix(s, p, include_full)
+        # Remote partners are in reach of every school: most of a school's feasible partners at state scale.
+        # They are scored from their own contiguous copy; only the local ones are gathered.
+        remote_rows, remote = remote_partners(p) if np.count_nonzero(p.remote) >= REMOTE_COPY_MIN else ((), None)
+        if len(remote_rows):
+            keep = keep[~p.remote[keep]]
+            parts = [scorer.score_matrix(s, remote, include_full), scorer.score_matrix(s, p.take(keep), include_full)]
+            keep = np.concatenate([remote_rows, keep])
+            order = np.argsort(keep, kind="stable")
+            keep = keep[order]
+            score, dist = (np.concatenate([part[i] for part in parts], axis=1)[:, order] for i in (0, 2))
+            contrib = {b: np.concatenate([part[1][b] for part in parts], axis=1)[:, order] for b in parts[0][1]}
+        else:
+            score, contrib, dist, _ = scorer.score_matrix(s, p.take(keep), include_full)
+        feasible = feasible[:, keep]
+    else:
+        score, contrib, dist, _ = scorer.score_matrix(s, p, include_full)
     out = []
     for r in range(len(s)):
         cols = top_k(score[r], feasible[r], k)
