@@ -452,6 +452,7 @@ def test_readers_wait_for_a_change_being_written_at_most_the_writer_wait(model, 
     from matcher.workspace import Workspace
 
     live = LiveModel(adopt(model, Workspace(db)), Workspace(db))
+    live.WRITER_WAIT = 8.0  # far above the time the change takes once released, however busy the machine
     featurizer = live.model().featurizer_
     entered, release = threading.Event(), threading.Event()
     encode = featurizer.encode
@@ -572,7 +573,7 @@ def test_readers_wait_only_for_the_changes_being_written_when_they_arrive(model,
     seen: dict[str, object] = {}
     reader = threading.Thread(target=lambda: seen.update(ids=set(live.model().partner_ids_), at=time.monotonic()))
     reader.start()
-    time.sleep(0.2)  # the reader waits for the first change
+    time.sleep(1.0)  # the reader is waiting for the first change (it arrived before the second one began)
     second = threading.Thread(target=live.remove, args=("partner", "P2", "ben"))
     second.start()
     assert entered[1].wait(10)  # a second change is being written too, begun after the reader arrived
