@@ -81,6 +81,24 @@ def carry_remote_partners(old: PartnerFeatures, new: PartnerFeatures, moved: np.
             _REMOTE[new] = (moved[found[0]], found[1])
 
 
+def _score_subset(scorer: Scorer, s: SchoolFeatures, p: PartnerFeatures, keep: np.ndarray, include_full: bool):
+    """Scores of partners ``keep`` (and, when they have their own copy, every remote partner): (rows, score,
+    contributions, distances), rows ascending."""
+    if np.count_nonzero(p.remote) < REMOTE_COPY_MIN:
+        score, contrib, dist, _ = scorer.score_matrix(s, p.take(keep), include_full)
+        return keep, score, contrib, dist
+    # Remote partners are in reach of every school: most of a school's feasible partners at state scale.
+    # They are scored from their own contiguous copy; only the local ones are gathered.
+    remote_rows, remote = remote_partners(p)
+    local = keep[~p.remote[keep]]
+    parts = [scorer.score_matrix(s, remote, include_full), scorer.score_matrix(s, p.take(local), include_full)]
+    rows = np.concatenate([remote_rows, local])
+    order = np.argsort(rows, kind="stable")
+    score, dist = (np.concatenate([part[i] for part in parts], axis=1)[:, order] for i in (0, 2))
+    contrib = {b: np.concatenate([part[1][b] for part in parts], axis=1)[:, order] for b in parts[0][1]}
+    return rows[order], score, contrib, dist
+
+
 def state_mask(
     partner_index: Mapping[str, int],
     capacity: np.ndarray,
@@ -154,19 +172,7 @@ def rank_chunk(
     keep = np.flatnonzero(feasible.any(axis=0))
     subset = 2 * len(keep) < len(p)
     if subset:
-        # Remote partners are in reach of every school: most of a school's feasible partners at state scale.
-        # They are scored from their own contiguous copy; only the local ones are gathered.
-        remote_rows, remote = remote_partners(p) if np.count_nonzero(p.remote) >= REMOTE_COPY_MIN else ((), None)
-        if len(remote_rows):
-            keep = keep[~p.remote[keep]]
-            parts = [scorer.score_matrix(s, remote, include_full), scorer.score_matrix(s, p.take(keep), include_full)]
-            keep = np.concatenate([remote_rows, keep])
-            order = np.argsort(keep, kind="stable")
-            keep = keep[order]
-            score, dist = (np.concatenate([part[i] for part in parts], axis=1)[:, order] for i in (0, 2))
-            contrib = {b: np.concatenate([part[1][b] for part in parts], axis=1)[:, order] for b in parts[0][1]}
-        else:
-            score, contrib, dist, _ = scorer.score_matrix(s, p.take(keep), include_full)
+        keep, score, contrib, dist = _score_subset(scorer, s, p, keep, include_full)
         feasible = feasible[:, keep]
     else:
         score, contrib, dist, _ = scorer.score_matrix(s, p, include_full)
