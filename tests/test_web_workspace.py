@@ -317,7 +317,9 @@ def test_outreach_log_record_filter_and_export(server, browser):
     bookmark = browser.current_url
     browser.get(base + "/outreach")
     browser.get(bookmark)
-    assert [p.get_attribute("data-school") for p in browser.find_elements(By.CSS_SELECTOR, "ol.pairs > li.pair")] == ["S1"]
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "ol.pairs > li.pair, .error, .empty")))
+    pairs = [p.get_attribute("data-school") for p in browser.find_elements(By.CSS_SELECTOR, "ol.pairs > li.pair")]
+    assert pairs == ["S1"], browser.find_element(By.TAG_NAME, "main").text[:500]
     assert browser.find_element(By.CSS_SELECTOR, ".chips a[aria-current=true]").text.startswith("Contacted")
 
     # By school (part of a name): the status filter stays, the address holds both.
