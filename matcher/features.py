@@ -140,9 +140,7 @@ class PartnerFeatures(_Rows):
         again (see :func:`matcher.ranking.remote_partners`).
         """
         sub = self.take(rows)
-        counts = sub.sentence_count.astype(np.int64)
-        starts = np.cumsum(counts) - counts
-        idx = np.repeat(sub.sentence_start - starts, counts) + np.arange(int(counts.sum()))
+        idx, starts = sentence_rows(sub.sentence_start, sub.sentence_count)
         return replace(sub, sentences=np.take(self.sentences, idx, axis=0), sentence_start=starts)
 
 
@@ -190,6 +188,14 @@ def service_radius(p: PartnerFeatures, default_radius_km: float) -> np.ndarray:
 # --------------------------------------------------------------------------- dot products
 
 
+def sentence_rows(start: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the sentence matrix that hold these partners' sentences, one partner after another, and where
+    each partner's run begins among them (``start``, ``count``: the partners' ``sentence_start``/``_count``)."""
+    count = np.asarray(count, dtype=np.int64)
+    begins = np.cumsum(count) - count
+    return np.repeat(np.asarray(start, dtype=np.int64) - begins, count) + np.arange(int(count.sum())), begins
+
+
 def best_sentence_dots(s_text: np.ndarray, p: PartnerFeatures, whole: np.ndarray) -> np.ndarray:
     """(n, m) cosine of each school with each partner's closest sentence (``whole`` for one-sentence texts)."""
     best = whole.copy()
@@ -203,7 +209,7 @@ def best_sentence_dots(s_text: np.ndarray, p: PartnerFeatures, whole: np.ndarray
     if np.array_equal(first - first[0], starts):  # stored one after another (a fitted model): a view, no copy
         dots = s_text @ p.sentences[first[0] : first[0] + total].T
     else:  # after live changes, or a subset: gather the smaller side (the sentence rows, or the dot columns)
-        idx = np.repeat(first - starts, counts) + np.arange(total)
+        idx, _ = sentence_rows(first, counts)
         dots = (s_text @ p.sentences[idx].T) if 2 * total < len(p.sentences) else (s_text @ p.sentences.T)[:, idx]
     best[:, multi] = np.maximum.reduceat(dots, starts, axis=1)
     return best
@@ -218,12 +224,10 @@ def pair_best_sentence_dots(s_text: np.ndarray, p: PartnerFeatures, rows: np.nda
     if len(multi) == 0:
         return best
     reps = count[multi]
-    first = np.repeat(p.sentence_start[cols[multi]], reps)
-    offset = np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)
-    sent = p.sentences[first + offset]
+    idx, begins = sentence_rows(p.sentence_start[cols[multi]], reps)
     school = s_text[np.repeat(rows[multi], reps)]
-    dots = np.einsum("ij,ij->i", school, sent)
-    best[multi] = np.maximum.reduceat(dots, np.cumsum(reps) - reps)
+    dots = np.einsum("ij,ij->i", school, p.sentences[idx])
+    best[multi] = np.maximum.reduceat(dots, begins)
     return best
 
 

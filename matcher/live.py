@@ -422,7 +422,7 @@ class _Placement:
     """
 
     def __init__(self, old_ids: np.ndarray, changed: Sequence[str], new_ids: np.ndarray):
-        m = len(old_ids)
+        self.n_old = m = len(old_ids)
         wanted = np.array(sorted(set(changed)), dtype=object)
         at = np.searchsorted(old_ids, wanted) if m and len(wanted) else np.zeros(0, dtype=np.int64)
         hit = at < m
@@ -439,7 +439,7 @@ class _Placement:
 
     def moved(self) -> np.ndarray:
         """The row of the result each old row went to (-1: it left)."""
-        out = np.full(len(self.gather) - len(self.at_new) + len(self.removed), -1, dtype=np.int64)
+        out = np.full(self.n_old, -1, dtype=np.int64)
         stays = np.ones(self.size, dtype=bool)
         stays[self.at_new] = False
         out[self.gather[stays]] = np.flatnonzero(stays)
@@ -458,8 +458,8 @@ def _merge(old, new, place: _Placement):
     for fld in fields(old):
         name = fld.name
         if name in shared:  # rows another array points into: appended to, never reordered
-            values[name] = old.sentences if new is None or not len(new.sentences) else \
-                _appended(old.sentences, new.sentences)
+            more = getattr(new, name) if new is not None else None
+            values[name] = _appended(getattr(old, name), more) if more is not None and len(more) else getattr(old, name)
             continue
         add = getattr(new, name) if new is not None else getattr(old, name)[:0]
         if name == "sentence_start":
