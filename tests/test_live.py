@@ -421,15 +421,19 @@ def test_changes_applied_one_after_another_leave_earlier_models_as_they_were(mod
     assert before == after
 
 
+def live_model(model, db):
+    """A LiveModel over the workspace ``db`` (what the web app's service holds)."""
+    from matcher.live import LiveModel, adopt
+    from matcher.workspace import Workspace
+
+    return LiveModel(adopt(model, Workspace(db)), Workspace(db))
+
+
 def test_a_watching_process_applies_another_process_change_before_it_is_asked(model, model_file, db):
     """`LiveModel.watch` (the web app's lifespan starts it) catches up in the background, not in the next request."""
     import time
 
-    from matcher.live import LiveModel, adopt
-    from matcher.workspace import Workspace
-
-    a = LiveModel(adopt(model, Workspace(db)), Workspace(db))
-    b = LiveModel(adopt(load_model(model_file), Workspace(db)), Workspace(db))
+    a, b = live_model(model, db), live_model(load_model(model_file), db)  # b: another process
     b.watch()
     try:
         change = a.put("partner", "P100", NEW_PARTNER, user="ana", create=True)
@@ -448,10 +452,7 @@ def test_readers_wait_for_a_change_being_written_at_most_the_writer_wait(model, 
     import threading
     import time
 
-    from matcher.live import LiveModel, adopt
-    from matcher.workspace import Workspace
-
-    live = LiveModel(adopt(model, Workspace(db)), Workspace(db))
+    live = live_model(model, db)
     live.WRITER_WAIT = 8.0  # far above the time the change takes once released, however busy the machine
     featurizer = live.model().featurizer_
     entered, release = threading.Event(), threading.Event()
@@ -543,10 +544,7 @@ def test_readers_wait_only_for_the_changes_being_written_when_they_arrive(model,
     import threading
     import time
 
-    from matcher.live import LiveModel, adopt
-    from matcher.workspace import Workspace
-
-    live = LiveModel(adopt(model, Workspace(db)), Workspace(db))
+    live = live_model(model, db)
     live.WRITER_WAIT = 8.0
     featurizer = live.model().featurizer_
     encode, deactivate = featurizer.encode, live.catalog.deactivate
